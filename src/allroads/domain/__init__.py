@@ -1,0 +1,1 @@
+"""Pure types and normalizers. No I/O, no database, no web."""

@@ -1,0 +1,60 @@
+"""Email addresses: syntax-checked (never DNS-checked) and lower-cased.
+
+We treat the whole address as case-insensitive, local part included: in practice no mailbox
+provider distinguishes ``Jane@`` from ``jane@``, and customers type both.
+"""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from allroads.domain.errors import InvalidIdentifier
+
+_KIND = "email"
+_HINT = "send a single address such as jane@example.com, without a display name or angle brackets"
+# Lower-casing non-ASCII text can produce a string that is not in NFC (or otherwise not in the
+# validator's normal form), so such results are validated again until they stop changing.
+_MAX_ROUNDS = 4
+
+
+def normalize_email(raw: str) -> str:
+    """Return the canonical form of an email address, or raise InvalidIdentifier.
+
+    Surrounding whitespace is stripped; the address is validated by email-validator without
+    any deliverability (DNS) check; the result (local part too) is lower-cased. Unicode
+    domains stay in their Unicode form (``jane@münchen.de``), the punycode form is accepted
+    and turned into it.
+    """
+    value = raw.strip()
+    if not value:
+        raise InvalidIdentifier(_KIND, raw, "empty value", hint=_HINT)
+    for _ in range(_MAX_ROUNDS):
+        try:
+            result = validate_email(value, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise InvalidIdentifier(_KIND, raw, str(exc), hint=_HINT) from None
+        normalized = str(result.normalized)
+        lowered = normalized.lower()
+        if lowered == normalized or lowered.isascii() or lowered == value:
+            return lowered
+        value = lowered
+    return value
+
+
+def _split(email: str) -> tuple[str, str]:
+    local, at, domain = email.strip().rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidIdentifier(
+            _KIND, email, "no local part and domain around an @-sign", hint=_HINT
+        )
+    return local, domain
+
+
+def email_domain(email: str) -> str:
+    """The domain part (after the last ``@``) of a normalized email, lower-cased."""
+    return _split(email)[1].lower()
+
+
+def email_local_part(email: str) -> str:
+    """The local part (before the last ``@``) of a normalized email, lower-cased."""
+    return _split(email)[0].lower()

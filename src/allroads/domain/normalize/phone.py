@@ -1,0 +1,169 @@
+"""Phone numbers: parsed with libphonenumber and stored in E.164 (``+14155552671``).
+
+Numbers written without a country code are read in the tenant's default region (an ISO 3166-1
+alpha-2 code such as ``US``, ``GB`` or ``IN``). Only numbers that libphonenumber considers
+*valid* (not merely possible) are accepted. Extensions are dropped: E.164 has no room for them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
+
+from allroads.domain.errors import InvalidIdentifier
+
+_KIND = "phone"
+_HINT_E164 = "send it in E.164, e.g. +14155552671"
+_HINT_NO_REGION = (
+    "send it in E.164 (+14155552671) or set the tenant's default region"
+)
+_HINT_REGION = "use an ISO 3166-1 alpha-2 region code such as US, GB or IN"
+
+# Strict E.164 as we store it: a plus sign and 8 to 15 digits, nothing else.
+_STRICT_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+# "00" is the international prefix in most of the world (ITU-T E.164 recommendation); when the
+# default region uses another one (the US uses 011) or there is no default region,
+# libphonenumber reads "0044 ..." as a national number. We retry such input as "+44 ...".
+_LEADING_00 = re.compile(r"^(\s*(?:tel:)?[\s(]*)00[\s.\-)]*(?=[1-9])", re.IGNORECASE)
+
+_PARSE_CACHE_SIZE = 16_384
+_KNOWN_E164_SIZE = 65_536
+
+_PARSE_ERRORS = {
+    NumberParseException.NOT_A_NUMBER: "does not look like a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+    NumberParseException.TOO_SHORT_NSN: "too short to be a phone number",
+    NumberParseException.TOO_LONG: "too long to be a phone number",
+}
+
+_POSSIBLE_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.INVALID_LENGTH: "wrong length",
+    ValidationResult.TOO_LONG: "too long",
+}
+
+# E.164 strings that a full parse has already produced or accepted. A bounded, insertion-ordered
+# set (dict keys); reads are lock-free, writes take the lock.
+_known_e164: dict[str, None] = {}
+_known_lock = threading.Lock()
+
+
+def _remember(e164: str) -> None:
+    with _known_lock:
+        if e164 in _known_e164:
+            return
+        if len(_known_e164) >= _KNOWN_E164_SIZE:
+            _known_e164.pop(next(iter(_known_e164)))
+        _known_e164[e164] = None
+
+
+def _region_of(number: PhoneNumber) -> str:
+    return str(phonenumbers.region_code_for_country_code(number.country_code or 0))
+
+
+def _check(number: PhoneNumber) -> str | None:
+    """None when the number is valid, else the reason it is not."""
+    if phonenumbers.is_valid_number(number):
+        return None
+    region = _region_of(number)
+    if region == phonenumbers.UNKNOWN_REGION:
+        return f"unknown country calling code +{number.country_code}"
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    detail = _POSSIBLE_REASONS.get(possible)
+    if detail is not None:
+        return f"{detail} for region {region}"
+    return f"not a valid number for region {region}"
+
+
+def _attempt(text: str, region: str | None) -> tuple[str | None, str, str]:
+    """Parse one candidate spelling: (E.164 or None, reason, hint)."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
+            if region is None and not text.lstrip().lstrip("tel:").lstrip().startswith("+"):
+                return None, "no country code and no default region", _HINT_NO_REGION
+            return None, "unknown country calling code", _HINT_E164
+        return None, _PARSE_ERRORS.get(exc.error_type, "cannot be parsed"), _HINT_E164
+    reason = _check(number)
+    if reason is not None:
+        return None, reason, _HINT_E164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), "", ""
+
+
+@lru_cache(maxsize=_PARSE_CACHE_SIZE)
+def _parse(raw: str, region: str | None) -> tuple[str | None, str, str]:
+    """Cached full parse. Failures are cached too, as (None, reason, hint)."""
+    if len(raw) > 250:
+        return None, "too long to be a phone number", _HINT_E164
+    result = _attempt(raw, region)
+    if result[0] is None:
+        match = _LEADING_00.match(raw)
+        if match is not None:
+            retry = _attempt(f"{match.group(1)}+{raw[match.end():]}", None)
+            if retry[0] is not None or result[1] == "no country code and no default region":
+                result = retry
+    if result[0] is not None:
+        _remember(result[0])
+    return result
+
+
+def _normalize_region(region: str | None, raw: str) -> str | None:
+    if region is None:
+        return None
+    code = region.strip().upper()
+    if not code:
+        return None
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidIdentifier(
+            _KIND, raw, f"unknown default region {region!r}", hint=_HINT_REGION
+        )
+    return code
+
+
+def normalize_phone(raw: str, region: str | None = None) -> str:
+    """Return the E.164 form of a phone number, or raise InvalidIdentifier.
+
+    ``region`` is the default region for numbers written without a country code. A number that
+    is already in strict E.164 and was validated before is returned without parsing again, so
+    ``normalize_phone(normalize_phone(x)) == normalize_phone(x)`` is also cheap.
+    """
+    code = _normalize_region(region, raw)
+    value = raw.strip()
+    if not value:
+        raise InvalidIdentifier(_KIND, raw, "empty value", hint=_HINT_E164)
+    if value in _known_e164 and _STRICT_E164.fullmatch(value):
+        return value
+    e164, reason, hint = _parse(value, code)
+    if e164 is None:
+        raise InvalidIdentifier(_KIND, raw, reason, hint=hint)
+    return e164
+
+
+def _parse_e164(e164: str) -> PhoneNumber:
+    value = e164.strip()
+    if not value.startswith("+"):
+        raise InvalidIdentifier(_KIND, e164, "not in E.164 (no leading +)", hint=_HINT_E164)
+    try:
+        return phonenumbers.parse(value, None)
+    except NumberParseException:
+        raise InvalidIdentifier(_KIND, e164, "cannot be parsed", hint=_HINT_E164) from None
+
+
+def phone_national_digits(e164: str) -> str:
+    """The national significant number of an E.164 phone (``+14155552671`` → ``4155552671``)."""
+    return str(phonenumbers.national_significant_number(_parse_e164(e164)))
+
+
+def is_repeated_digit_phone(e164: str) -> bool:
+    """True when the national number is one digit repeated (``+10000000000``, ``+919999999999``).
+
+    Such numbers are placeholders typed into forms, not real phones.
+    """
+    digits = phone_national_digits(e164)
+    return len(set(digits)) == 1

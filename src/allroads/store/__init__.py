@@ -1,0 +1,26 @@
+"""The store: the one place that talks to the database (SQLite or PostgreSQL)."""
+
+from allroads.store.rows import (
+    ApiKeyRow,
+    ChangeRow,
+    DecisionRow,
+    EntityRow,
+    IdentifierHit,
+    IdentifierRow,
+    LinkRow,
+    MergeRow,
+    NewChange,
+    ProfileRow,
+    RecordRow,
+    RecordVersionRow,
+    SourceRow,
+    StoredResponse,
+    TenantRow,
+)
+from allroads.store.store import Store, Tx
+
+__all__ = [
+    "ApiKeyRow", "ChangeRow", "DecisionRow", "EntityRow", "IdentifierHit", "IdentifierRow",
+    "LinkRow", "MergeRow", "NewChange", "ProfileRow", "RecordRow", "RecordVersionRow",
+    "SourceRow", "Store", "StoredResponse", "TenantRow", "Tx",
+]

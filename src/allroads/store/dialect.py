@@ -1,0 +1,53 @@
+"""What differs between SQLite and PostgreSQL, in one place."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+
+class Dialect:
+    """SQLite: one writer at a time (BEGIN IMMEDIATE), so locks inside a write are free."""
+
+    name = "sqlite"
+
+    def lock_keys(self, conn: sa.Connection, keys: Iterable[str]) -> None:
+        """Serialize writers that touch the same identifier values (no-op: writes are serial)."""
+
+    def lock_rows(self, conn: sa.Connection, table: sa.Table, ids: Iterable[int]) -> None:
+        """Lock these rows until the transaction ends (no-op: writes are serial)."""
+
+    def like(self, column: sa.ColumnElement[str], pattern: str) -> sa.ColumnElement[bool]:
+        return column.like(pattern)
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL: concurrent writers, so identifier values take advisory locks."""
+
+    name = "postgresql"
+
+    def lock_keys(self, conn: sa.Connection, keys: Iterable[str]) -> None:
+        ids = sorted({_key_hash(k) for k in keys})
+        for key in ids:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+    def lock_rows(self, conn: sa.Connection, table: sa.Table, ids: Iterable[int]) -> None:
+        wanted = sorted(set(ids))
+        if wanted:
+            conn.execute(
+                sa.select(table.c.id).where(table.c.id.in_(wanted)).order_by(table.c.id)
+                .with_for_update()
+            ).all()
+
+    def like(self, column: sa.ColumnElement[str], pattern: str) -> sa.ColumnElement[bool]:
+        return column.ilike(pattern)
+
+
+def _key_hash(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def dialect_for(engine: sa.Engine) -> Dialect:
+    return PostgresDialect() if engine.dialect.name == "postgresql" else Dialect()

@@ -1,0 +1,278 @@
+"""The tables. Plain SQLAlchemy Core; migrations in store/migrations mirror this file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC on the way in and out, on SQLite too (which drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        return value.astimezone(dt.UTC) if dialect.name != "sqlite" else value.astimezone(
+            dt.UTC
+        ).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+
+
+def _fk(name: str, target: str, *, nullable: bool = False, index: bool = False) -> sa.Column[int]:
+    return sa.Column(
+        name,
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey(target),
+        nullable=nullable,
+        index=index,
+    )
+
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    _id(),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("default_region", sa.String(2), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id", index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("priority", sa.Integer(), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("tenant_id", "name"),
+)
+
+entities = sa.Table(
+    "entities",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    _fk("merged_into", "entities.id", nullable=True),
+    _fk("account_id", "entities.id", nullable=True, index=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_entities_tenant_type_id", "tenant_id", "entity_type", "id"),
+)
+
+records = sa.Table(
+    "records",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("source_key", sa.String(255), nullable=False),
+    _fk("entity_id", "entities.id", index=True),
+    sa.Column("current_version", sa.Integer(), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("tenant_id", "entity_type", "source", "source_key"),
+)
+
+record_versions = sa.Table(
+    "record_versions",
+    metadata,
+    _id(),
+    _fk("record_id", "records.id"),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("attributes", JSONType, nullable=False),
+    sa.Column("identifiers", JSONType, nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("touchpoint", sa.String(32), nullable=False),
+    sa.Column("initiator", sa.String(200), nullable=False),
+    sa.UniqueConstraint("record_id", "version"),
+)
+
+identifiers = sa.Table(
+    "identifiers",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("value", sa.String(320), nullable=False),
+    _fk("record_id", "records.id", index=True),
+    sa.Column("added_at", UTCDateTime(), nullable=False),
+    sa.Column("removed_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_identifiers_lookup", "tenant_id", "entity_type", "kind", "value"),
+)
+
+links = sa.Table(
+    "links",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    _fk("record_id", "records.id", index=True),
+    _fk("entity_id", "entities.id", index=True),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("touchpoint", sa.String(32), nullable=False),
+    _fk("merge_id", "merges.id", nullable=True, index=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+)
+
+merges = sa.Table(
+    "merges",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    _fk("survivor_id", "entities.id", index=True),
+    sa.Column("merged_ids", JSONType, nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("touchpoint", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("undone_at", UTCDateTime(), nullable=True),
+    sa.Column("undone_by", sa.String(200), nullable=True),
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    _fk("entity_a", "entities.id", index=True),
+    _fk("entity_b", "entities.id", index=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column(
+        "entity_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.ForeignKey("entities.id"),
+        primary_key=True,
+    ),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    sa.Column("display_name", sa.String(500), nullable=False),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("provenance", JSONType, nullable=False),
+    sa.Column("search_text", sa.Text(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+changelog = sa.Table(
+    "changelog",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    _fk("entity_id", "entities.id", index=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("touchpoint", sa.String(32), nullable=False),
+    sa.Column("initiator", sa.String(200), nullable=False),
+    sa.Column("field", sa.String(200), nullable=False),
+    sa.Column("old", JSONType, nullable=True),
+    sa.Column("new", JSONType, nullable=True),
+    sa.Column("merge_public_id", sa.String(40), nullable=True),
+    sa.Column("import_id", sa.String(40), nullable=True),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.String(500), nullable=False),
+    sa.Column("body_hash", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=False),
+    sa.Column("response", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "key"),
+)
+
+rule_sets = sa.Table(
+    "rule_sets",
+    metadata,
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "entity_type"),
+)
+
+review_items = sa.Table(
+    "review_items",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    _fk("record_id", "records.id", nullable=True),
+    sa.Column("entity_ids", JSONType, nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime(), nullable=True),
+    sa.Column("resolved_by", sa.String(200), nullable=True),
+    sa.Index("ix_review_items_tenant_status", "tenant_id", "status"),
+)

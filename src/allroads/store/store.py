@@ -1,0 +1,95 @@
+"""The Store: the one object that talks to the database. Everything else is handed it.
+
+    store = Store("sqlite:///allroads.db")
+    store.migrate()
+    with store.write() as tx:      # one transaction; SQLite: BEGIN IMMEDIATE, one writer
+        tx.create_tenant(...)
+    with store.read() as tx:
+        tx.profile(...)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from allroads.domain.errors import StoreError
+from allroads.store.dialect import dialect_for
+from allroads.store.engine import make_engine
+from allroads.store.entities import EntityQueries
+from allroads.store.identifiers import IdentifierQueries
+from allroads.store.links import LinkQueries
+from allroads.store.profiles import ProfileQueries
+from allroads.store.records import RecordQueries
+from allroads.store.requests import RequestQueries
+from allroads.store.tenants import TenantQueries
+
+
+class Tx(TenantQueries, EntityQueries, RecordQueries, IdentifierQueries, LinkQueries,
+         ProfileQueries, RequestQueries):
+    """One database transaction with every query the layers above may run."""
+
+
+class Store:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.dialect = dialect_for(self.engine)
+        # SQLite allows one writer; queue writers here instead of spinning on SQLITE_BUSY.
+        self._write_lock: threading.Lock | None = (
+            threading.Lock() if self.dialect.name == "sqlite" else None)
+
+    @property
+    def backend(self) -> str:
+        return self.dialect.name
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (safe to run on every start)."""
+        cfg = Config(str(resources.files("allroads.store") / "alembic.ini"))
+        cfg.set_main_option("script_location",
+                            str(resources.files("allroads.store") / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot migrate the database at {self.safe_url}: {exc.orig}",
+                             hint="check ALLROADS_DATABASE_URL and that the server is up"
+                             ) from exc
+
+    def check_migrated(self) -> None:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                raise StoreError(f"the database at {self.safe_url} has no Allroads schema",
+                                 hint="run `allroads db upgrade`")
+
+    @property
+    def safe_url(self) -> str:
+        return sa.make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.engine.connect().execution_options(allroads_write=True) as conn, \
+                    conn.begin():
+                yield Tx(conn, self.dialect)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self.engine.connect() as conn, conn.begin():
+            yield Tx(conn, self.dialect)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,112 @@
+"""Tenants, API keys, sources and rule sets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from allroads.store.base import TxBase
+from allroads.store.rows import ApiKeyRow, SourceRow, TenantRow
+from allroads.store.schema import api_keys, rule_sets, sources, tenants
+
+
+class TenantQueries(TxBase):
+    def create_tenant(self, slug: str, name: str, default_region: str | None,
+                      now: dt.datetime) -> TenantRow:
+        tid = self._insert(tenants, slug=slug, name=name, default_region=default_region,
+                           created_at=now)
+        return TenantRow(tid, slug, name, default_region, now)
+
+    def tenant_by_slug(self, slug: str) -> TenantRow | None:
+        row = self.conn.execute(sa.select(tenants).where(tenants.c.slug == slug)).first()
+        return TenantRow(**row._mapping) if row else None
+
+    def tenant(self, tenant_id: int) -> TenantRow | None:
+        row = self.conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).first()
+        return TenantRow(**row._mapping) if row else None
+
+    def update_tenant(self, tenant_id: int, **values: Any) -> None:
+        self.conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
+
+    # API keys ---------------------------------------------------------------------------
+    def create_api_key(self, tenant_id: int, name: str, role: str, prefix: str, key_hash: str,
+                       now: dt.datetime) -> ApiKeyRow:
+        kid = self._insert(api_keys, tenant_id=tenant_id, name=name, role=role, prefix=prefix,
+                           key_hash=key_hash, created_at=now)
+        return ApiKeyRow(kid, tenant_id, name, prefix, role, now, None)
+
+    def api_key_by_hash(self, key_hash: str) -> ApiKeyRow | None:
+        row = self.conn.execute(
+            sa.select(api_keys.c.id, api_keys.c.tenant_id, api_keys.c.name, api_keys.c.prefix,
+                      api_keys.c.role, api_keys.c.created_at, api_keys.c.revoked_at)
+            .where(api_keys.c.key_hash == key_hash)
+        ).first()
+        return ApiKeyRow(**row._mapping) if row else None
+
+    def list_api_keys(self, tenant_id: int) -> list[ApiKeyRow]:
+        rows = self.conn.execute(
+            sa.select(api_keys.c.id, api_keys.c.tenant_id, api_keys.c.name, api_keys.c.prefix,
+                      api_keys.c.role, api_keys.c.created_at, api_keys.c.revoked_at)
+            .where(api_keys.c.tenant_id == tenant_id).order_by(api_keys.c.id)
+        )
+        return [ApiKeyRow(**r._mapping) for r in rows]
+
+    def revoke_api_key(self, tenant_id: int, key_id: int, now: dt.datetime) -> bool:
+        res = self.conn.execute(
+            api_keys.update()
+            .where(api_keys.c.tenant_id == tenant_id, api_keys.c.id == key_id,
+                   api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return res.rowcount > 0
+
+    # Sources ----------------------------------------------------------------------------
+    def sources(self, tenant_id: int) -> list[SourceRow]:
+        rows = self.conn.execute(
+            sa.select(sources.c.id, sources.c.name, sources.c.priority, sources.c.description)
+            .where(sources.c.tenant_id == tenant_id).order_by(sources.c.priority.desc(),
+                                                              sources.c.name)
+        )
+        return [SourceRow(**r._mapping) for r in rows]
+
+    def upsert_source(self, tenant_id: int, name: str, priority: int, description: str,
+                      now: dt.datetime) -> None:
+        updated = self.conn.execute(
+            sources.update().where(sources.c.tenant_id == tenant_id, sources.c.name == name)
+            .values(priority=priority, description=description)
+        ).rowcount
+        if not updated:
+            self._insert(sources, tenant_id=tenant_id, name=name, priority=priority,
+                         description=description, created_at=now)
+
+    def add_source_if_missing(self, tenant_id: int, name: str, priority: int,
+                              now: dt.datetime) -> None:
+        exists = self.conn.execute(
+            sa.select(sources.c.id).where(sources.c.tenant_id == tenant_id,
+                                          sources.c.name == name)
+        ).first()
+        if not exists:
+            self._insert(sources, tenant_id=tenant_id, name=name, priority=priority,
+                         description="", created_at=now)
+
+    # Rule sets --------------------------------------------------------------------------
+    def rule_set(self, tenant_id: int, entity_type: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            sa.select(rule_sets.c.data).where(rule_sets.c.tenant_id == tenant_id,
+                                              rule_sets.c.entity_type == entity_type)
+        ).first()
+        return dict(row.data) if row else None
+
+    def put_rule_set(self, tenant_id: int, entity_type: str, data: dict[str, Any],
+                     now: dt.datetime) -> None:
+        updated = self.conn.execute(
+            rule_sets.update().where(rule_sets.c.tenant_id == tenant_id,
+                                     rule_sets.c.entity_type == entity_type)
+            .values(data=data, updated_at=now)
+        ).rowcount
+        if not updated:
+            self.conn.execute(rule_sets.insert().values(tenant_id=tenant_id,
+                                                        entity_type=entity_type, data=data,
+                                                        updated_at=now))
