@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 
@@ -30,10 +30,12 @@ class IdentifierQueries(TxBase):
         return [IdentifierHit(**r._mapping) for r in rows]
 
     def add_identifiers(self, tenant_id: int, entity_type: str, record_id: int,
-                        pairs: Iterable[tuple[str, str]], now: dt.datetime) -> None:
+                        pairs: Iterable[tuple[str, str]], now: dt.datetime,
+                        blocked: Iterable[tuple[str, str]] = ()) -> None:
+        flagged = set(blocked)
         values = [
             {"tenant_id": tenant_id, "entity_type": entity_type, "kind": k, "value": v,
-             "record_id": record_id, "added_at": now}
+             "record_id": record_id, "added_at": now, "blocked": (k, v) in flagged}
             for k, v in sorted(set(pairs))
         ]
         if values:
@@ -99,3 +101,33 @@ class IdentifierQueries(TxBase):
             .group_by(idx.c.kind, idx.c.value)
             .having(n >= min_entities).order_by(n.desc(), idx.c.kind, idx.c.value).limit(limit))
         return [(r.kind, r.value, int(r.n)) for r in rows]
+
+    def blocked_identifiers(self, tenant_id: int, entity_type: str, limit: int
+                            ) -> list[tuple[str, str, int]]:
+        """Identifier values that were blocked from identifying, with how many records hold them."""
+        idx = identifiers
+        n = sa.func.count().label("n")
+        rows = self.conn.execute(
+            sa.select(idx.c.kind, idx.c.value, n)
+            .where(idx.c.tenant_id == tenant_id, idx.c.entity_type == entity_type,
+                   idx.c.blocked.is_(True), idx.c.removed_at.is_(None))
+            .group_by(idx.c.kind, idx.c.value).order_by(n.desc(), idx.c.kind, idx.c.value)
+            .limit(limit))
+        return [(r.kind, r.value, int(r.n)) for r in rows]
+
+    def entities_without_kinds(self, tenant_id: int, entity_type: str, kinds: Sequence[str],
+                               limit: int) -> tuple[int, list[int]]:
+        """Active entities none of whose records holds any of these identifier kinds."""
+        has_kind = (
+            sa.select(records.c.entity_id)
+            .join(identifiers, identifiers.c.record_id == records.c.id)
+            .where(records.c.tenant_id == tenant_id, records.c.entity_type == entity_type,
+                   identifiers.c.kind.in_(list(kinds)), identifiers.c.removed_at.is_(None))
+        )
+        base = (sa.select(entities.c.id)
+                .where(entities.c.tenant_id == tenant_id, entities.c.entity_type == entity_type,
+                       entities.c.status == "active", entities.c.id.not_in(has_kind)))
+        total = int(self.conn.execute(sa.select(sa.func.count()).select_from(base.subquery()))
+                    .scalar_one())
+        ids = [r.id for r in self.conn.execute(base.order_by(entities.c.id).limit(limit))]
+        return total, ids

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from allroads.store.base import TxBase
 from allroads.store.rows import DecisionRow, LinkRow, MergeRow
-from allroads.store.schema import decisions, links, merges, records
+from allroads.store.schema import decisions, entities, links, merges, records, review_items
 
 _LINK = (links.c.id, links.c.record_id, links.c.entity_id, links.c.rule, links.c.evidence,
          links.c.actor, links.c.touchpoint, links.c.merge_id, links.c.created_at,
@@ -114,3 +114,32 @@ class LinkQueries(TxBase):
                    sa.or_(decisions.c.entity_a.in_(wanted), decisions.c.entity_b.in_(wanted)))
             .order_by(decisions.c.id))
         return [DecisionRow(**r._mapping) for r in rows]
+
+    # Review items -----------------------------------------------------------------------
+    def add_review_item(self, tenant_id: int, public_id: str, entity_type: str,
+                        record_id: int | None, entity_ids: list[str], reason: str,
+                        evidence: Any, now: dt.datetime) -> int:
+        return self._insert(review_items, tenant_id=tenant_id, public_id=public_id,
+                            entity_type=entity_type, record_id=record_id,
+                            entity_ids=entity_ids, reason=reason, evidence=evidence,
+                            status="open", created_at=now)
+
+    def open_review_items(self, tenant_id: int, limit: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            sa.select(review_items.c.public_id, review_items.c.entity_type,
+                      review_items.c.entity_ids, review_items.c.reason,
+                      review_items.c.created_at)
+            .where(review_items.c.tenant_id == tenant_id, review_items.c.status == "open")
+            .order_by(review_items.c.id).limit(limit))
+        return [dict(r._mapping) for r in rows]
+
+    def merged_family(self, entity_ids: Iterable[int]) -> set[int]:
+        """These entities and every entity merged into them, however indirectly."""
+        family = set(entity_ids)
+        frontier = sorted(family)
+        while frontier:
+            rows = self.conn.execute(sa.select(entities.c.id)
+                                     .where(entities.c.merged_into.in_(frontier)))
+            frontier = sorted({r.id for r in rows} - family)
+            family.update(frontier)
+        return family

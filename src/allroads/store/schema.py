@@ -150,6 +150,7 @@ identifiers = sa.Table(
     _fk("record_id", "records.id", index=True),
     sa.Column("added_at", UTCDateTime(), nullable=False),
     sa.Column("removed_at", UTCDateTime(), nullable=True),
+    sa.Column("blocked", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("ix_identifiers_lookup", "tenant_id", "entity_type", "kind", "value"),
 )
 

@@ -35,7 +35,7 @@ def normalize_email(raw: str) -> str:
             raise InvalidIdentifier(_KIND, raw, str(exc), hint=_HINT) from None
         normalized = str(result.normalized)
         lowered = normalized.lower()
-        if lowered == normalized or lowered.isascii() or lowered == value:
+        if lowered in (normalized, value) or lowered.isascii():
             return lowered
         value = lowered
     return value

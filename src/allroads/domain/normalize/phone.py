@@ -22,6 +22,10 @@ _HINT_NO_REGION = (
     "send it in E.164 (+14155552671) or set the tenant's default region"
 )
 _HINT_REGION = "use an ISO 3166-1 alpha-2 region code such as US, GB or IN"
+_HINT_DIGITS = (
+    "check the digits; a number from another country needs its country code "
+    "(+44 20 7946 0958), and E.164 is always safe (+14155552671)"
+)
 
 # Strict E.164 as we store it: a plus sign and 8 to 15 digits, nothing else.
 _STRICT_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
@@ -86,13 +90,13 @@ def _attempt(text: str, region: str | None) -> tuple[str | None, str, str]:
         number = phonenumbers.parse(text, region)
     except NumberParseException as exc:
         if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
-            if region is None and not text.lstrip().lstrip("tel:").lstrip().startswith("+"):
+            if region is None and "+" not in text and "\uff0b" not in text:
                 return None, "no country code and no default region", _HINT_NO_REGION
             return None, "unknown country calling code", _HINT_E164
-        return None, _PARSE_ERRORS.get(exc.error_type, "cannot be parsed"), _HINT_E164
+        return None, _PARSE_ERRORS.get(exc.error_type, "cannot be parsed"), _HINT_DIGITS
     reason = _check(number)
     if reason is not None:
-        return None, reason, _HINT_E164
+        return None, reason, _HINT_DIGITS
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), "", ""
 
 
@@ -105,9 +109,9 @@ def _parse(raw: str, region: str | None) -> tuple[str | None, str, str]:
     if result[0] is None:
         match = _LEADING_00.match(raw)
         if match is not None:
-            retry = _attempt(f"{match.group(1)}+{raw[match.end():]}", None)
-            if retry[0] is not None or result[1] == "no country code and no default region":
-                result = retry
+            # Whether or not the retry succeeds, its reason is the informative one: the caller
+            # evidently meant an international number.
+            result = _attempt(f"{match.group(1)}+{raw[match.end():]}", None)
     if result[0] is not None:
         _remember(result[0])
     return result

@@ -199,6 +199,7 @@ def upgrade() -> None:
     sa.Column('record_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('added_at', allroads.store.schema.UTCDateTime(timezone=True), nullable=False),
     sa.Column('removed_at', allroads.store.schema.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('blocked', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.ForeignKeyConstraint(['record_id'], ['records.id'], name=op.f('fk_identifiers_record_id_records')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_identifiers_tenant_id_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_identifiers'))

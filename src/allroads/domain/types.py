@@ -1,0 +1,95 @@
+"""Pure value types shared by every layer: entity types, roles, requests, results, evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EntityType(StrEnum):
+    PERSON = "person"
+    ACCOUNT = "account"
+
+    @property
+    def prefix(self) -> str:
+        return "per" if self is EntityType.PERSON else "acc"
+
+
+class Role(StrEnum):
+    """What an API key may do; each role includes the ones below it."""
+
+    VIEWER = "viewer"
+    INGEST = "ingest"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        if needed is Role.INGEST:
+            # ingest keys send data in; editors and admins may too, viewers may not.
+            return self is not Role.VIEWER
+        if self is Role.INGEST:
+            return needed is Role.INGEST
+        return self.rank >= needed.rank
+
+
+class Action(StrEnum):
+    CREATED = "created"
+    MATCHED = "matched"
+    MERGED = "merged"
+    REJECTED = "rejected"
+    REVIEW = "review"
+
+
+class Policy(StrEnum):
+    """What to do when one request's identifiers point at more than one entity."""
+
+    REJECT = "reject"
+    REVIEW = "review"
+    MERGE = "merge"
+
+
+TOUCHPOINTS = ("api", "import", "ui", "channel", "widget", "cli", "demo")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting, for which tenant, through which touchpoint."""
+
+    tenant_id: int
+    initiator: str
+    touchpoint: str = "api"
+    region: str | None = None
+    import_id: str | None = None
+
+
+@dataclass(slots=True)
+class IdentifyRequest:
+    type: EntityType
+    source: str
+    source_id: str | None = None
+    identifiers: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    account: IdentifyRequest | None = None
+    touchpoint: str | None = None
+
+
+@dataclass(slots=True)
+class IdentifyResult:
+    id: str | None
+    type: EntityType
+    action: Action
+    evidence: list[dict[str, Any]]
+    message: str | None = None
+    account: IdentifyResult | None = None
+    merge_id: str | None = None
+    review_id: str | None = None
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,1 @@
+"""Resolution: rules, matching, decisions, merges and survivorship. The `Hub` is its face."""

@@ -1,0 +1,400 @@
+"""Identify: take one source's record of a customer, find or create its entity, say why.
+
+    1. normalize the identifiers (every bad value reported at once);
+    2. drop the values the rules block, and those shared by too many entities;
+    3. find the entity of this (source, source_id) record, and the entities holding the values;
+    4. decide: create, attach, merge (unless protected), review or reject, per the policy;
+    5. write the record version, the index, the link with its evidence, and the profiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from allroads.domain.errors import IdentifierConflict, InvalidIdentifier, InvalidInput
+from allroads.domain.identifiers import normalize_identifier
+from allroads.domain.normalize.email import email_domain
+from allroads.domain.normalize.website import is_free_mail_domain
+from allroads.domain.types import Action, EntityType, IdentifyRequest, IdentifyResult, Policy
+from allroads.resolution.ids import new_public_id
+from allroads.resolution.merging import Protection, merge_entities, protection
+from allroads.resolution.rules import RuleSet
+from allroads.resolution.unit import Unit
+from allroads.store import EntityRow, RecordRow
+
+SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
+MAX_VALUES_PER_KIND = 50
+# A bridge between two existing entities needs an identifier at least this trusted.
+MIN_MERGE_PRIORITY = 50
+
+REJECT_MESSAGES = {
+    "email": "Email is already present for some other registered user",
+    "phone": "Mobile number is already registered for a different user",
+    "external_id": "External ID / Card number is already registered for a different user",
+    "card_number": "External ID / Card number is already registered for a different user",
+}
+
+
+@dataclass
+class Prepared:
+    """A request after normalization: what the record will hold and what may match."""
+
+    source: str
+    source_key: str
+    identifiers: dict[str, list[str]]
+    usable: list[tuple[str, str]]
+    blocked: list[tuple[str, str]]
+    evidence: list[dict[str, Any]]
+    content_hash: str
+    attributes: dict[str, Any]
+    received: dict[str, Any] = field(default_factory=dict)
+
+
+def normalize_source(name: str) -> str:
+    source = (name or "").strip().lower()
+    if not SOURCE_NAME.match(source):
+        raise InvalidInput(f"invalid source {name!r}", field="source",
+                           hint="use a short lower-case name such as crm, support or product")
+    return source
+
+
+def normalize_all(raw: Mapping[str, Any], region: str | None) -> tuple[
+        dict[str, list[str]], dict[str, list[Any]]]:
+    """Normalize every identifier; raise one InvalidInput naming every bad value."""
+    out: dict[str, list[str]] = {}
+    received: dict[str, list[Any]] = {}
+    problems: list[InvalidIdentifier] = []
+    for kind, value in raw.items():
+        values = value if isinstance(value, list) else [value]
+        if len(values) > MAX_VALUES_PER_KIND:
+            raise InvalidInput(f"identifiers.{kind}: {len(values)} values, at most "
+                               f"{MAX_VALUES_PER_KIND} allowed", field=f"identifiers.{kind}")
+        for v in values:
+            if v is None or v == "":
+                continue
+            try:
+                norm = normalize_identifier(kind, v, region=region)
+            except InvalidIdentifier as exc:
+                problems.append(exc)
+                continue
+            bucket = out.setdefault(kind, [])
+            if norm not in bucket:
+                bucket.append(norm)
+            if norm != v:
+                received.setdefault(kind, []).append(v)
+    if problems:
+        first = problems[0]
+        message = "; ".join(p.message for p in problems)
+        raise InvalidInput(message, field=f"identifiers.{first.kind}", hint=first.hint
+                           or "fix or leave out the values named")
+    return out, received
+
+
+def prepare(u: Unit, req: IdentifyRequest, rules: RuleSet) -> Prepared:
+    source = normalize_source(req.source)
+    if not isinstance(req.attributes, dict):
+        raise InvalidInput("attributes must be an object", field="attributes")
+    idents, received = normalize_all(req.identifiers or {}, u.actor.region)
+    if req.source_id is not None and str(req.source_id).strip():
+        source_key = str(req.source_id).strip()
+        if len(source_key) > 255:
+            raise InvalidInput("source_id is longer than 255 characters", field="source_id")
+    else:
+        source_key = _derived_key(idents, rules)
+        if source_key is None:
+            raise InvalidInput("nothing to identify by: send a source_id or at least one "
+                               "identifier (email, phone, external_id, ...)",
+                               field="identifiers",
+                               hint='e.g. {"source": "widget", "identifiers": '
+                               '{"email": "jane@acme.com"}}')
+    own = f"{source}:{source_key}"
+    refs = idents.setdefault("source_id", [])
+    if own not in refs:
+        refs.insert(0, own)
+    evidence: list[dict[str, Any]] = []
+    usable: list[tuple[str, str]] = []
+    blocked: list[tuple[str, str]] = []
+    for kind, values in idents.items():
+        rule = rules.rule(kind)
+        for v in values:
+            reason = rule.blocked_reason(v)
+            if reason:
+                blocked.append((kind, v))
+                evidence.append({"rule": "blocked", "kind": kind, "value": v, "reason": reason})
+            elif rule.unique:
+                usable.append((kind, v))
+    attributes = dict(req.attributes)
+    content = {"a": attributes, "i": idents,
+               "acc": _account_ref(req)}
+    digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS,
+                                         default=str)).hexdigest()
+    return Prepared(source, source_key, idents, usable, blocked, evidence, digest, attributes,
+                    received)
+
+
+def _derived_key(idents: Mapping[str, list[str]], rules: RuleSet) -> str | None:
+    """A record key for sources that send no id of their own: their best identifier."""
+    best = sorted(((rules.rule(k).priority, k, vs[0]) for k, vs in idents.items()
+                   if vs and k != "source_id" and rules.rule(k).unique),
+                  key=lambda t: (-t[0], t[1]))
+    return f"{best[0][1]}:{best[0][2]}" if best else None
+
+
+def _account_ref(req: IdentifyRequest) -> Any:
+    if req.account is None:
+        return None
+    return {"source": req.account.source, "source_id": req.account.source_id,
+            "identifiers": req.account.identifiers, "attributes": req.account.attributes}
+
+
+def identify(u: Unit, req: IdentifyRequest, *, strict: bool = False,
+             into: EntityRow | None = None, public_id: str | None = None) -> IdentifyResult:
+    """Resolve one record. `strict`: an identifier held by another entity is an error (409),
+    never a merge (used by create and update). `into`: the record belongs to this entity.
+    `public_id`: the id a newly created entity gets."""
+    etype = EntityType(req.type)
+    rules = u.rules(etype)
+    account_result = identify(u, req.account) if (
+        req.account is not None and etype is EntityType.PERSON) else None
+    p = prepare(u, req, rules)
+    tx, tenant = u.tx, u.actor.tenant_id
+    tx.lock_keys(f"{tenant}:{etype.value}:{k}:{v}" for k, v in p.usable)
+    record = tx.record(tenant, etype.value, p.source, p.source_key)
+    if record is not None and record.content_hash == p.content_hash:
+        ent = tx.entity(record.entity_id)
+        assert ent is not None
+        return IdentifyResult(ent.public_id, etype, Action.MATCHED, [
+            {"rule": "source_record", "source": p.source, "source_id": p.source_key,
+             "unchanged": True}, *p.evidence], account=account_result)
+    u.ensure_source(p.source)
+    decision = _decide(u, etype, rules, p, record, strict, into, public_id)
+    if decision.rejected is not None:
+        return IdentifyResult(None, etype, Action.REJECTED, decision.evidence,
+                              message=decision.rejected, account=account_result)
+    target = decision.target
+    _write_record(u, etype, p, record, target, decision.evidence)
+    if etype is EntityType.PERSON:
+        _attach_account(u, target, p, account_result)
+    u.finish()
+    return IdentifyResult(target.public_id, etype, decision.action, decision.evidence,
+                          account=account_result, merge_id=decision.merge_id,
+                          review_id=decision.review_id)
+
+
+@dataclass
+class Decision:
+    target: EntityRow
+    action: Action
+    evidence: list[dict[str, Any]]
+    rejected: str | None = None
+    merge_id: str | None = None
+    review_id: str | None = None
+
+
+def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: RecordRow | None,
+            strict: bool, into: EntityRow | None, public_id: str | None) -> Decision:
+    tx, tenant = u.tx, u.actor.tenant_id
+    evidence = list(p.evidence)
+    hits = [h for h in tx.find_identifiers(tenant, etype.value, p.usable)
+            if record is None or h.record_id != record.id]
+    counts = tx.sharing_counts(tenant, etype.value, {(h.kind, h.value) for h in hits})
+    matched: dict[int, list[tuple[int, str, str]]] = {}
+    for h in hits:
+        n = counts.get((h.kind, h.value), 0)
+        rule = rules.rule(h.kind)
+        if n > rule.shared_limit:
+            evidence.append({"rule": "shared_value", "kind": h.kind, "value": h.value,
+                             "entities": n, "reason": f"held by {n} entities (limit "
+                             f"{rule.shared_limit}): it no longer identifies anyone"})
+            continue
+        matched.setdefault(h.entity_id, []).append((rule.priority, h.kind, h.value))
+    anchor = record.entity_id if record else (into.id if into else None)
+    ents = tx.entities_by_id([*matched, *([anchor] if anchor else [])])
+    for eid in matched:
+        matched[eid].sort(key=lambda t: (-t[0], t[1], t[2]))
+    if record is not None:
+        evidence.insert(0, {"rule": "source_record", "source": p.source,
+                            "source_id": p.source_key, "entity": ents[record.entity_id].public_id})
+    for eid, why in sorted(matched.items()):
+        for prio, kind, value in why:
+            evidence.append({"rule": "identifier", "kind": kind, "value": value,
+                             "priority": prio, "entity": ents[eid].public_id})
+    strangers = {e: why for e, why in matched.items() if e != anchor}
+    if strict and strangers:
+        eid, why = sorted(strangers.items(), key=lambda kv: (-kv[1][0][0], kv[0]))[0]
+        raise _conflict_error(why[0][1], why[0][2], ents[eid].public_id)
+    if anchor is not None:
+        primary = anchor
+    elif matched:
+        primary = min(matched, key=lambda e: (-matched[e][0][0], e))
+        # A record whose high-trust identifier differs from the entity's is someone else.
+        prot = protection(u, etype, rules, [primary], incoming=p.identifiers,
+                          bridge_priority=matched[primary][0][0])
+        if prot.blocked:
+            evidence.append({"rule": "not_linked", "entity": ents[primary].public_id,
+                             "reason": prot.reason})
+            others = [e for e in matched if e != primary]
+            matched = {}
+            primary = 0
+            for eid in others:
+                evidence.append({"rule": "not_linked", "entity": ents[eid].public_id,
+                                 "reason": "the best match was protected; no lower match used"})
+    else:
+        primary = 0
+    if not primary:
+        public = public_id or new_public_id(etype.prefix)
+        new_id = tx.create_entity(tenant, etype.value, public, u.now)
+        ent = tx.entity(new_id)
+        assert ent is not None
+        evidence.append({"rule": "new_entity", "entity": public})
+        return Decision(ent, Action.CREATED, evidence)
+    others = sorted(e for e in matched if e != primary)
+    if not others:
+        return Decision(ents[primary], Action.MATCHED, evidence)
+    policy = rules.policy(u.actor.touchpoint)
+    if policy is Policy.REJECT:
+        eid = others[0]
+        kind = matched[eid][0][1]
+        message = REJECT_MESSAGES.get(kind, f"{kind.replace('_', ' ').capitalize()} is "
+                                      "already registered for a different customer")
+        evidence.append({"rule": "rejected", "policy": "reject", "kind": kind,
+                         "entity": ents[eid].public_id, "reason": message})
+        return Decision(ents[primary], Action.REJECTED, evidence, rejected=message)
+    if policy is Policy.REVIEW:
+        review = new_public_id("rev")
+        tx.add_review_item(tenant, review, etype.value, None,
+                           [ents[primary].public_id, *(ents[e].public_id for e in others)],
+                           "identifiers point at more than one entity", evidence, u.now)
+        evidence.append({"rule": "review", "review": review,
+                         "entities": [ents[e].public_id for e in others]})
+        return Decision(ents[primary], Action.REVIEW, evidence, review_id=review)
+    mergeable: list[int] = []
+    for eid in others:
+        bridge = matched[eid][0]
+        if bridge[0] < MIN_MERGE_PRIORITY:
+            evidence.append({"rule": "not_merged", "entity": ents[eid].public_id,
+                             "reason": f"{bridge[1]} has priority {bridge[0]}, below "
+                             f"{MIN_MERGE_PRIORITY}: a low-trust identifier never joins two "
+                             "customers"})
+            continue
+        prot: Protection = protection(u, etype, rules, [primary, *mergeable, eid],
+                                      incoming=p.identifiers, bridge_priority=bridge[0])
+        if prot.blocked:
+            evidence.append({"rule": "not_merged", "entity": ents[eid].public_id,
+                             "reason": prot.reason})
+            continue
+        mergeable.append(eid)
+    if not mergeable:
+        return Decision(ents[primary], Action.MATCHED, evidence)
+    group = sorted([primary, *mergeable])
+    survivor = group[0]  # the oldest entity keeps its ID
+    merge = merge_entities(u, etype, survivor, group[1:], reason="identify",
+                           evidence={"matched": [e for e in evidence
+                                                 if e["rule"] == "identifier"]})
+    evidence.append({"rule": "merged", "merge": merge, "survivor": ents[survivor].public_id,
+                     "merged": [ents[e].public_id for e in group[1:]]})
+    target = tx.entity(survivor)
+    assert target is not None
+    return Decision(target, Action.MERGED, evidence, merge_id=merge)
+
+
+def _conflict_error(kind: str, value: str, public_id: str) -> IdentifierConflict:
+    message = REJECT_MESSAGES.get(kind, f"{kind} is already registered for a different customer")
+    return IdentifierConflict(f"{message}: {kind} {value!r} belongs to {public_id}",
+                              field=f"identifiers.{kind}",
+                              hint=f"update {public_id} instead, or merge the two")
+
+
+def _write_record(u: Unit, etype: EntityType, p: Prepared, record: RecordRow | None,
+                  target: EntityRow, evidence: list[dict[str, Any]]) -> None:
+    tx, tenant = u.tx, u.actor.tenant_id
+    attributes = dict(p.attributes)
+    if p.received:
+        attributes["_received"] = p.received
+    blocked = set(p.blocked)
+    link_evidence = {"evidence": evidence}
+    if record is None:
+        record_id = tx.insert_record(tenant, etype.value, p.source, p.source_key, target.id,
+                                     p.content_hash, u.now)
+        tx.add_version(record_id, 1, attributes, p.identifiers, p.content_hash,
+                       u.actor.touchpoint, u.actor.initiator, u.now)
+        tx.add_identifiers(tenant, etype.value, record_id, _pairs(p.identifiers), u.now,
+                           blocked)
+        tx.add_link(tenant, record_id, target.id, _rule_of(evidence), link_evidence,
+                    u.actor.initiator, u.actor.touchpoint, u.now)
+    else:
+        tx.add_version(record.id, record.current_version + 1, attributes, p.identifiers,
+                       p.content_hash, u.actor.touchpoint, u.actor.initiator, u.now)
+        before = tx.active_identifiers(record.id)
+        after = set(_pairs(p.identifiers))
+        tx.remove_identifiers(record.id, before - after, u.now)
+        tx.add_identifiers(tenant, etype.value, record.id, after - before, u.now, blocked)
+        if record.entity_id != target.id:
+            current = tx.entity(record.entity_id)
+            if current is not None and current.status == "merged":
+                pass  # the merge already moved this record
+            else:
+                tx.end_links([record.id], u.now)
+                tx.add_link(tenant, record.id, target.id, _rule_of(evidence), link_evidence,
+                            u.actor.initiator, u.actor.touchpoint, u.now)
+                tx.move_records([record.id], target.id)
+                u.dirty.add(record.entity_id)
+    u.dirty.add(target.id)
+
+
+def _pairs(idents: Mapping[str, list[str]]) -> list[tuple[str, str]]:
+    return [(k, v) for k, vs in idents.items() for v in vs]
+
+
+def _rule_of(evidence: list[dict[str, Any]]) -> str:
+    for item in evidence:
+        if item["rule"] in ("source_record", "identifier", "new_entity"):
+            return str(item["rule"])
+    return "identify"
+
+
+def _attach_account(u: Unit, person: EntityRow, p: Prepared,
+                    account_result: IdentifyResult | None) -> None:
+    """People attach to accounts: the account sent along, org_ref, else the email domain."""
+    tx, tenant = u.tx, u.actor.tenant_id
+    chosen: tuple[int, dict[str, Any]] | None = None
+    if account_result is not None and account_result.id:
+        acc = tx.entity_by_public_id(tenant, account_result.id)
+        if acc is not None:
+            chosen = (acc.id, {"rule": "account", "by": "account", "account": acc.public_id})
+    if chosen is None:
+        refs = p.identifiers.get("org_ref", []) + [
+            str(p.attributes[k]) for k in ("account_external_id",) if p.attributes.get(k)]
+        if refs:
+            pairs = [(kind, ref) for ref in refs for kind in ("org_ref", "external_id")]
+            hits = tx.find_identifiers(tenant, "account", pairs)
+            if hits:
+                hit = sorted(hits, key=lambda h: (h.kind != "org_ref", h.entity_id))[0]
+                acc = tx.entity(hit.entity_id)
+                assert acc is not None
+                chosen = (acc.id, {"rule": "account", "by": hit.kind, "value": hit.value,
+                                   "account": acc.public_id})
+    current = tx.entity(person.id)
+    assert current is not None
+    if chosen is None and current.account_id is None:
+        domains = [email_domain(e) for e in p.identifiers.get("email", [])]
+        domains = [d for d in domains if not is_free_mail_domain(d)]
+        if domains:
+            hits = tx.find_identifiers(tenant, "account", [("domain", d) for d in domains])
+            owners = sorted({h.entity_id for h in hits})
+            if len(owners) == 1:
+                acc = tx.entity(owners[0])
+                assert acc is not None
+                chosen = (acc.id, {"rule": "account", "by": "email_domain",
+                                   "value": hits[0].value, "account": acc.public_id})
+    if chosen is None or chosen[0] == current.account_id:
+        return
+    old = tx.entity(current.account_id) if current.account_id else None
+    tx.set_account(person.id, chosen[0], u.now)
+    u.log(person.id, "account", old.public_id if old else None, chosen[1]["account"])

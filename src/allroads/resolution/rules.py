@@ -1,0 +1,157 @@
+"""Match rules as data, per tenant and entity type.
+
+A `RuleSet` says, per identifier kind, whether it identifies (unique), how many values one
+entity may hold before a different value means "another customer" (max_per_entity), how
+much it is trusted (priority), which values never identify (blocked values and patterns), and
+how many entities may share a value before it stops identifying (shared_limit). It also
+says, per touchpoint, what to do when one request points at several entities (policy).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any
+
+from allroads.domain.errors import InvalidInput
+from allroads.domain.normalize.phone import is_repeated_digit_phone
+from allroads.domain.types import EntityType, Policy
+
+
+@dataclass(frozen=True)
+class IdentifierRule:
+    kind: str
+    unique: bool = True
+    max_per_entity: int = 10
+    priority: int = 50
+    blocked_values: tuple[str, ...] = ()
+    blocked_patterns: tuple[str, ...] = ()
+    shared_limit: int = 1
+
+    @cached_property
+    def _patterns(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(p) for p in self.blocked_patterns)
+
+    def blocked_reason(self, value: str) -> str | None:
+        """Why this normalized value may not identify anyone, or None."""
+        if value in self.blocked_values:
+            return f"{value!r} is on the blocked list for {self.kind}"
+        for pattern in self._patterns:
+            if pattern.search(value):
+                return f"{value!r} matches the blocked pattern {pattern.pattern!r}"
+        if self.kind == "phone" and is_repeated_digit_phone(value):
+            return f"{value!r} is one repeated digit"
+        return None
+
+
+def _rule(kind: str, **kw: Any) -> IdentifierRule:
+    return IdentifierRule(kind=kind, **kw)
+
+
+_ROLE_MAILBOXES = ("info", "noreply", "no-reply", "donotreply", "do-not-reply", "test",
+                   "admin", "support", "sales", "contact", "hello", "office", "billing")
+_EMAIL_BLOCKS = (rf"^({'|'.join(re.escape(m) for m in _ROLE_MAILBOXES)})@",
+                 r"@(example\.(com|org|net)|test\.com|invalid)$")
+
+PERSON_DEFAULTS: tuple[IdentifierRule, ...] = (
+    _rule("source_id", max_per_entity=10_000, priority=100),
+    _rule("external_id", max_per_entity=1, priority=100),
+    _rule("user_ref", max_per_entity=1, priority=100),
+    _rule("card_number", max_per_entity=20, priority=90),
+    _rule("email", max_per_entity=10, priority=80, blocked_patterns=_EMAIL_BLOCKS),
+    _rule("phone", max_per_entity=10, priority=70,
+          blocked_values=("+12025550100", "+18005550199")),
+    _rule("device_id", max_per_entity=50, priority=30, shared_limit=3),
+    _rule("push_token", max_per_entity=50, priority=30),
+    _rule("app_install_id", max_per_entity=50, priority=30),
+)
+
+ACCOUNT_DEFAULTS: tuple[IdentifierRule, ...] = (
+    _rule("source_id", max_per_entity=10_000, priority=100),
+    _rule("external_id", max_per_entity=1, priority=100),
+    _rule("org_ref", max_per_entity=1, priority=100),
+    _rule("domain", max_per_entity=20, priority=60, shared_limit=1),
+    _rule("phone", unique=False, max_per_entity=10, priority=20),
+)
+
+DEFAULT_POLICIES: dict[str, Policy] = {
+    "api": Policy.MERGE, "widget": Policy.MERGE, "channel": Policy.MERGE,
+    "import": Policy.REJECT, "ui": Policy.REJECT, "cli": Policy.MERGE, "demo": Policy.MERGE,
+}
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    entity_type: EntityType
+    identifiers: dict[str, IdentifierRule]
+    policies: dict[str, Policy] = field(default_factory=lambda: dict(DEFAULT_POLICIES))
+    # Kinds sent that have no rule: they are stored and shown, but never match.
+    default_custom: IdentifierRule = IdentifierRule("custom", unique=True, max_per_entity=10,
+                                                    priority=40)
+
+    def rule(self, kind: str) -> IdentifierRule:
+        return self.identifiers.get(kind) or IdentifierRule(
+            kind, unique=self.default_custom.unique,
+            max_per_entity=self.default_custom.max_per_entity,
+            priority=self.default_custom.priority)
+
+    def policy(self, touchpoint: str) -> Policy:
+        return self.policies.get(touchpoint, Policy.MERGE)
+
+    @classmethod
+    def default(cls, entity_type: EntityType) -> RuleSet:
+        rules = PERSON_DEFAULTS if entity_type is EntityType.PERSON else ACCOUNT_DEFAULTS
+        return cls(entity_type, {r.kind: r for r in rules})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entity_type": self.entity_type.value,
+            "identifiers": {k: {key: (list(v) if isinstance(v, tuple) else v)
+                                for key, v in asdict(r).items() if key != "kind"}
+                            for k, r in sorted(self.identifiers.items())},
+            "policies": {k: v.value for k, v in sorted(self.policies.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, entity_type: EntityType, data: dict[str, Any]) -> RuleSet:
+        """Build from stored or user-sent data; every problem is reported at once."""
+        base = cls.default(entity_type)
+        problems: list[str] = []
+        rules = dict(base.identifiers)
+        for kind, spec in (data.get("identifiers") or {}).items():
+            if not isinstance(spec, dict):
+                problems.append(f"identifiers.{kind}: expected an object")
+                continue
+            current = asdict(rules.get(kind) or base.rule(kind))
+            current["kind"] = kind
+            for key, value in spec.items():
+                if key not in current or key == "kind":
+                    problems.append(f"identifiers.{kind}.{key}: unknown setting (use one of "
+                                    "unique, max_per_entity, priority, blocked_values, "
+                                    "blocked_patterns, shared_limit)")
+                    continue
+                current[key] = value
+            for key in ("max_per_entity", "priority", "shared_limit"):
+                if not isinstance(current[key], int) or current[key] < 1:
+                    problems.append(f"identifiers.{kind}.{key}: must be a positive integer")
+            for pattern in current["blocked_patterns"]:
+                try:
+                    re.compile(pattern)
+                except (re.error, TypeError) as exc:
+                    problems.append(f"identifiers.{kind}.blocked_patterns: {pattern!r} is not "
+                                    f"a valid regular expression ({exc})")
+            current["blocked_values"] = tuple(current["blocked_values"])
+            current["blocked_patterns"] = tuple(current["blocked_patterns"])
+            rules[kind] = IdentifierRule(**current)
+        policies = dict(base.policies)
+        for touchpoint, value in (data.get("policies") or {}).items():
+            try:
+                policies[touchpoint] = Policy(value)
+            except ValueError:
+                problems.append(f"policies.{touchpoint}: {value!r} is not one of "
+                                "reject, review, merge")
+        if problems:
+            raise InvalidInput("invalid rule set: " + "; ".join(problems),
+                               hint="fix the settings named and send the rule set again")
+        return cls(entity_type, rules, policies)

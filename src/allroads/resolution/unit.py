@@ -1,0 +1,86 @@
+"""A unit of work: one store transaction, who is acting, and the profiles to rebuild at the end."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from allroads.domain.types import Actor, EntityType
+from allroads.resolution.rules import RuleSet
+from allroads.resolution.survivorship import SourceRecord, flatten, golden_record
+from allroads.store import EntityRow, NewChange, Tx
+
+DEFAULT_SOURCE_PRIORITIES = {"manual": 100, "product": 80, "crm": 70, "support": 60,
+                             "import": 50, "widget": 40, "channel": 40}
+NEW_SOURCE_PRIORITY = 50
+
+
+class Unit:
+    def __init__(self, tx: Tx, actor: Actor, now: dt.datetime) -> None:
+        self.tx = tx
+        self.actor = actor
+        self.now = now
+        self.dirty: set[int] = set()
+        self.changes: list[NewChange] = []
+        self._rules: dict[EntityType, RuleSet] = {}
+        self._priorities: dict[str, int] | None = None
+
+    # Settings -------------------------------------------------------------------------
+    def rules(self, entity_type: EntityType) -> RuleSet:
+        if entity_type not in self._rules:
+            data = self.tx.rule_set(self.actor.tenant_id, entity_type.value)
+            self._rules[entity_type] = (RuleSet.from_dict(entity_type, data) if data
+                                        else RuleSet.default(entity_type))
+        return self._rules[entity_type]
+
+    def priorities(self) -> dict[str, int]:
+        if self._priorities is None:
+            self._priorities = {s.name: s.priority
+                                for s in self.tx.sources(self.actor.tenant_id)}
+        return self._priorities
+
+    def ensure_source(self, name: str) -> None:
+        if name not in self.priorities():
+            priority = DEFAULT_SOURCE_PRIORITIES.get(name, NEW_SOURCE_PRIORITY)
+            self.tx.add_source_if_missing(self.actor.tenant_id, name, priority, self.now)
+            self.priorities()[name] = priority
+
+    # Changes --------------------------------------------------------------------------
+    def log(self, entity_id: int, field: str, old: Any, new: Any, *,
+            merge_public_id: str | None = None) -> None:
+        self.changes.append(NewChange(
+            entity_id=entity_id, field=field, old=old, new=new,
+            touchpoint=self.actor.touchpoint, initiator=self.actor.initiator, at=self.now,
+            merge_public_id=merge_public_id, import_id=self.actor.import_id))
+
+    def finish(self, merge_public_id: str | None = None) -> None:
+        """Rebuild the profiles of every entity touched, log field changes, write the log."""
+        ents = self.tx.entities_by_id(self.dirty)
+        for entity_id in sorted(self.dirty):
+            entity = ents[entity_id]
+            if entity.status != "active":
+                continue
+            self.rebuild_profile(entity, merge_public_id=merge_public_id)
+            self.tx.touch_entity(entity_id, self.now)
+        self.dirty.clear()
+        self.tx.append_changes(self.actor.tenant_id, self.changes)
+        self.changes = []
+
+    def rebuild_profile(self, entity: EntityRow, *, merge_public_id: str | None) -> None:
+        etype = EntityType(entity.entity_type)
+        priorities = self.priorities()
+        versions = self.tx.current_versions([entity.id])
+        golden = golden_record(etype, entity.public_id, [
+            SourceRecord(v.record_id, v.source, v.source_key,
+                         priorities.get(v.source, NEW_SOURCE_PRIORITY),
+                         v.received_at.timestamp(), v.attributes, v.identifiers)
+            for v in versions])
+        old = self.tx.profile(entity.id)
+        before = flatten(old.data) if old else {}
+        after = flatten(golden.data)
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                self.log(entity.id, key, before.get(key), after.get(key),
+                         merge_public_id=merge_public_id)
+        self.tx.put_profile(self.actor.tenant_id, entity.id, etype.value, golden.display_name,
+                            golden.data, golden.provenance, golden.search_text, self.now)
