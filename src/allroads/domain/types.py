@@ -18,24 +18,26 @@ class EntityType(StrEnum):
 
 
 class Role(StrEnum):
-    """What an API key may do; each role includes the ones below it."""
+    """What an API key may do. Each role is a set of permissions (see `ROLE_PERMISSIONS`)."""
 
     VIEWER = "viewer"
     INGEST = "ingest"
     EDITOR = "editor"
     ADMIN = "admin"
 
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
     def allows(self, needed: Role) -> bool:
-        if needed is Role.INGEST:
-            # ingest keys send data in; editors and admins may too, viewers may not.
-            return self is not Role.VIEWER
-        if self is Role.INGEST:
-            return needed is Role.INGEST
-        return self.rank >= needed.rank
+        """Does this role include everything `needed` may do?"""
+        return ROLE_PERMISSIONS[needed] <= ROLE_PERMISSIONS[self]
+
+
+# read: GET anything; ingest: send records in (identify); edit: change entities by hand;
+# admin: keys, sources and rules.
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.VIEWER: frozenset({"read"}),
+    Role.INGEST: frozenset({"read", "ingest"}),
+    Role.EDITOR: frozenset({"read", "ingest", "edit"}),
+    Role.ADMIN: frozenset({"read", "ingest", "edit", "admin"}),
+}
 
 
 class Action(StrEnum):

@@ -199,7 +199,7 @@ class Hub:
         with self.store.read() as tx:
             return self._view(tx, self._entity(tx, actor, etype, public_id))
 
-    def list(self, actor: Actor, etype: EntityType, *, cursor: str | None, limit: int,
+    def list_entities(self, actor: Actor, etype: EntityType, *, cursor: str | None, limit: int,
              query: str | None = None, account: str | None = None,
              orphans_only: bool = False) -> tuple[list[dict[str, Any]], str | None]:
         after = _decode_cursor(cursor)

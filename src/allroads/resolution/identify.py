@@ -23,7 +23,7 @@ from allroads.domain.normalize.email import email_domain
 from allroads.domain.normalize.website import is_free_mail_domain
 from allroads.domain.types import Action, EntityType, IdentifyRequest, IdentifyResult, Policy
 from allroads.resolution.ids import new_public_id
-from allroads.resolution.merging import Protection, merge_entities, protection
+from allroads.resolution.merging import merge_entities, protection
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.unit import Unit
 from allroads.store import EntityRow, RecordRow
@@ -106,13 +106,14 @@ def prepare(u: Unit, req: IdentifyRequest, rules: RuleSet) -> Prepared:
         if len(source_key) > 255:
             raise InvalidInput("source_id is longer than 255 characters", field="source_id")
     else:
-        source_key = _derived_key(idents, rules)
-        if source_key is None:
+        derived = _derived_key(idents, rules)
+        if derived is None:
             raise InvalidInput("nothing to identify by: send a source_id or at least one "
                                "identifier (email, phone, external_id, ...)",
                                field="identifiers",
                                hint='e.g. {"source": "widget", "identifiers": '
                                '{"email": "jane@acme.com"}}')
+        source_key = derived
     own = f"{source}:{source_key}"
     refs = idents.setdefault("source_id", [])
     if own not in refs:
@@ -215,6 +216,16 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
             continue
         matched.setdefault(h.entity_id, []).append((rule.priority, h.kind, h.value))
     anchor = record.entity_id if record else (into.id if into else None)
+    trusted = [rules.rule(k).priority for k, _ in p.usable if k != "source_id"]
+    best_sent = max(trusted, default=0)
+    if best_sent >= MIN_MERGE_PRIORITY:
+        # A record that carries a trusted identifier is not claimed by low-trust ones alone.
+        for eid in [e for e, why in matched.items() if why[0][0] < MIN_MERGE_PRIORITY
+                    and all(w[0] < MIN_MERGE_PRIORITY for w in why)]:
+            for prio, kind, value in matched.pop(eid):
+                evidence.append({"rule": "not_linked", "kind": kind, "value": value,
+                                 "reason": f"{kind} (priority {prio}) is low trust and the "
+                                 "record carries a more trusted identifier that did not match"})
     ents = tx.entities_by_id([*matched, *([anchor] if anchor else [])])
     for eid in matched:
         matched[eid].sort(key=lambda t: (-t[0], t[1], t[2]))
@@ -283,11 +294,11 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
                              f"{MIN_MERGE_PRIORITY}: a low-trust identifier never joins two "
                              "customers"})
             continue
-        prot: Protection = protection(u, etype, rules, [primary, *mergeable, eid],
-                                      incoming=p.identifiers, bridge_priority=bridge[0])
-        if prot.blocked:
+        guard = protection(u, etype, rules, [primary, *mergeable, eid],
+                           incoming=p.identifiers, bridge_priority=bridge[0])
+        if guard.blocked:
             evidence.append({"rule": "not_merged", "entity": ents[eid].public_id,
-                             "reason": prot.reason})
+                             "reason": guard.reason})
             continue
         mergeable.append(eid)
     if not mergeable:

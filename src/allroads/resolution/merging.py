@@ -70,8 +70,8 @@ def protection(u: Unit, etype: EntityType, rules: RuleSet, group: Sequence[int],
     held: dict[str, set[str]] = {}
     for row in u.tx.identifiers_of(group):
         held.setdefault(row.kind, set()).add(row.value)
-    for kind, values in (incoming or {}).items():
-        held.setdefault(kind, set()).update(values)
+    for kind, sent in (incoming or {}).items():
+        held.setdefault(kind, set()).update(sent)
     for kind, values in sorted(held.items()):
         rule = rules.rule(kind)
         if kind == "source_id" or not rule.unique:
@@ -150,9 +150,10 @@ def undo_merge(u: Unit, merge_public_id: str, *, keep_apart: bool) -> list[int]:
                        f"{survivor.public_id})")
     tx.lock_entities([merge.survivor_id, *merge.merged_ids])
     links = tx.links_of_merge(merge.id)
+    records = {r.id: r for r in tx.records_of([merge.survivor_id])}
     for link in links:
-        if link.ended_at is not None:
-            continue  # the record moved on since (a later identify or crosswalk); it stays
+        if link.record_id not in records:
+            continue  # the record moved on since (to another entity); it stays there
         previous = tx.previous_link(link.record_id, link.id)
         if previous is None:
             continue

@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 
 from allroads.domain.errors import StoreError
+from allroads.store.bulk import BulkQueries
 from allroads.store.dialect import dialect_for
 from allroads.store.engine import make_engine
 from allroads.store.entities import EntityQueries
@@ -32,7 +33,7 @@ from allroads.store.tenants import TenantQueries
 
 
 class Tx(TenantQueries, EntityQueries, RecordQueries, IdentifierQueries, LinkQueries,
-         ProfileQueries, RequestQueries):
+         ProfileQueries, RequestQueries, BulkQueries):
     """One database transaction with every query the layers above may run."""
 
 

@@ -18,9 +18,7 @@ from allroads.domain.errors import InvalidIdentifier
 
 _KIND = "phone"
 _HINT_E164 = "send it in E.164, e.g. +14155552671"
-_HINT_NO_REGION = (
-    "send it in E.164 (+14155552671) or set the tenant's default region"
-)
+_HINT_NO_REGION = "send it in E.164 (+14155552671) or set the tenant's default region"
 _HINT_REGION = "use an ISO 3166-1 alpha-2 region code such as US, GB or IN"
 _HINT_DIGITS = (
     "check the digits; a number from another country needs its country code "
@@ -111,7 +109,7 @@ def _parse(raw: str, region: str | None) -> tuple[str | None, str, str]:
         if match is not None:
             # Whether or not the retry succeeds, its reason is the informative one: the caller
             # evidently meant an international number.
-            result = _attempt(f"{match.group(1)}+{raw[match.end():]}", None)
+            result = _attempt(f"{match.group(1)}+{raw[match.end() :]}", None)
     if result[0] is not None:
         _remember(result[0])
     return result
@@ -124,9 +122,7 @@ def _normalize_region(region: str | None, raw: str) -> str | None:
     if not code:
         return None
     if code not in phonenumbers.SUPPORTED_REGIONS:
-        raise InvalidIdentifier(
-            _KIND, raw, f"unknown default region {region!r}", hint=_HINT_REGION
-        )
+        raise InvalidIdentifier(_KIND, raw, f"unknown default region {region!r}", hint=_HINT_REGION)
     return code
 
 

@@ -8,9 +8,9 @@ Create Date: 2026-11-23 11:36:14.377304
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import Text
-from alembic import op
 
 import allroads.store.schema
 
