@@ -6,6 +6,7 @@ touchpoint). Errors are from allroads.domain.errors; the edges translate them.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -15,7 +16,6 @@ from typing import Any
 from allroads.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from allroads.domain.identifiers import normalize_identifier
 from allroads.domain.types import (
-    Action,
     Actor,
     EntityType,
     IdentifyRequest,
@@ -23,11 +23,11 @@ from allroads.domain.types import (
     Role,
     utcnow,
 )
-from allroads.resolution.identify import identify, normalize_source, prepare
+from allroads.resolution.identify import identify, normalize_source, prepare, unchanged_result
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.merging import merge_entities, protection, undo_merge
 from allroads.resolution.rules import RuleSet
-from allroads.resolution.unit import DEFAULT_SOURCE_PRIORITIES, Unit
+from allroads.resolution.unit import DEFAULT_SOURCE_PRIORITIES, TenantSettingsCache, Unit
 from allroads.resolution.views import entity_view, fields_to_record
 from allroads.store import ApiKeyRow, EntityRow, Store, StoredResponse, TenantRow, Tx
 
@@ -61,6 +61,10 @@ def hash_key(key: str) -> str:
 class Hub:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.cache = TenantSettingsCache()
+
+    def _unit(self, tx: Tx, actor: Actor, now: dt.datetime | None = None) -> Unit:
+        return Unit(tx, actor, now or utcnow(), self.cache)
 
     # Tenants and keys -----------------------------------------------------------------
     def ensure_tenant(self, slug: str, *, name: str | None = None,
@@ -122,6 +126,7 @@ class Hub:
             raise InvalidInput("priority must be between 0 and 1000", field="priority")
         with self.store.write() as tx:
             tx.upsert_source(actor.tenant_id, source, priority, description, utcnow())
+        self.cache.forget(actor.tenant_id)
         return {"name": source, "priority": priority, "description": description}
 
     def rules(self, actor: Actor, etype: EntityType) -> dict[str, Any]:
@@ -136,6 +141,7 @@ class Hub:
         stored = rules.to_dict()
         with self.store.write() as tx:
             tx.put_rule_set(actor.tenant_id, etype.value, stored, utcnow())
+        self.cache.forget(actor.tenant_id)
         return stored
 
     # Resolution -----------------------------------------------------------------------
@@ -143,29 +149,19 @@ class Hub:
         if req.touchpoint:
             actor = Actor(actor.tenant_id, actor.initiator, req.touchpoint, actor.region,
                           actor.import_id)
-        fast = self._identify_unchanged(actor, req)
-        if fast is not None:
-            return fast
+        if req.account is None:
+            with self.store.read() as tx:
+                # The common case, a record sent again unchanged, is answered without
+                # waiting for the writer.
+                u = self._unit(tx, actor)
+                prepared = prepare(u, req, u.rules(EntityType(req.type)))
+                unchanged = unchanged_result(u, req, prepared)
+            if unchanged is not None:
+                return unchanged
+        else:
+            prepared = None
         with self.store.write() as tx:
-            return identify(Unit(tx, actor, utcnow()), req)
-
-    def _identify_unchanged(self, actor: Actor, req: IdentifyRequest) -> IdentifyResult | None:
-        """The common case, a record sent again unchanged, answered without the writer."""
-        if req.account is not None:
-            return None
-        with self.store.read() as tx:
-            u = Unit(tx, actor, utcnow())
-            etype = EntityType(req.type)
-            p = prepare(u, req, u.rules(etype))
-            record = tx.record(actor.tenant_id, etype.value, p.source, p.source_key)
-            if record is None or record.content_hash != p.content_hash:
-                return None
-            ent = tx.entity(record.entity_id)
-            if ent is None:
-                return None
-            return IdentifyResult(ent.public_id, etype, Action.MATCHED, [
-                {"rule": "source_record", "source": p.source, "source_id": p.source_key,
-                 "unchanged": True}, *p.evidence])
+            return identify(self._unit(tx, actor), req, prepared=prepared)
 
     def resolve(self, actor: Actor, etype: EntityType, *, kind: str | None = None,
                 value: str | None = None, source: str | None = None,
@@ -223,7 +219,7 @@ class Hub:
         public = new_public_id(etype.prefix)
         attributes, identifiers = fields_to_record(etype, fields, {}, {})
         with self.store.write() as tx:
-            u = Unit(tx, actor, utcnow())
+            u = self._unit(tx, actor)
             identify(u, IdentifyRequest(etype, "manual", public, identifiers, attributes),
                      strict=True, public_id=public)
             entity = tx.entity_by_public_id(actor.tenant_id, public)
@@ -237,7 +233,7 @@ class Hub:
                fields: Mapping[str, Any]) -> dict[str, Any]:
         with self.store.write() as tx:
             entity = self._entity(tx, actor, etype, public_id)
-            u = Unit(tx, actor, utcnow())
+            u = self._unit(tx, actor)
             base_attrs: dict[str, Any] = {}
             base_ids: dict[str, Any] = {}
             record = tx.record(actor.tenant_id, etype.value, "manual", entity.public_id)
@@ -268,7 +264,7 @@ class Hub:
             if etype is EntityType.ACCOUNT:
                 for person in tx.members(entity.id, limit=1_000_000):
                     tx.set_account(person, None, now)
-            u = Unit(tx, actor, now)
+            u = self._unit(tx, actor, now)
             u.log(entity.id, "deleted", None, True)
             u.finish()
 
@@ -311,7 +307,7 @@ class Hub:
                                '{"ids": {"crm": "110", "support": "2101"}}', field="ids")
         with self.store.write() as tx:
             entity = self._entity(tx, actor, etype, public_id)
-            u = Unit(tx, actor, utcnow())
+            u = self._unit(tx, actor)
             for source, source_id in sorted(ids.items()):
                 name = normalize_source(source)
                 key = str(source_id).strip()
@@ -338,7 +334,7 @@ class Hub:
             raise InvalidInput("name the ids to merge in: {\"ids\": [\"per_...\"]}",
                                field="ids")
         with self.store.write() as tx:
-            u = Unit(tx, actor, utcnow())
+            u = self._unit(tx, actor)
             target = self._entity(tx, actor, etype, public_id)
             merged: list[EntityRow] = []
             for other in others:
@@ -368,7 +364,7 @@ class Hub:
     def undo_merge(self, actor: Actor, merge_public_id: str, *, keep_apart: bool = True
                    ) -> dict[str, Any]:
         with self.store.write() as tx:
-            u = Unit(tx, actor, utcnow())
+            u = self._unit(tx, actor)
             ids = undo_merge(u, merge_public_id, keep_apart=keep_apart)
             ents = tx.entities_by_id(ids)
             return {"merge_id": merge_public_id, "undone": True,

@@ -23,7 +23,7 @@ from allroads.domain.normalize.email import email_domain
 from allroads.domain.normalize.website import is_free_mail_domain
 from allroads.domain.types import Action, EntityType, IdentifyRequest, IdentifyResult, Policy
 from allroads.resolution.ids import new_public_id
-from allroads.resolution.merging import merge_entities, protection
+from allroads.resolution.merging import Protection, merge_entities, protection
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.unit import Unit
 from allroads.store import EntityRow, RecordRow
@@ -154,25 +154,40 @@ def _account_ref(req: IdentifyRequest) -> Any:
             "identifiers": req.account.identifiers, "attributes": req.account.attributes}
 
 
+def unchanged_result(u: Unit, req: IdentifyRequest, p: Prepared,
+                     account: IdentifyResult | None = None,
+                     record: RecordRow | None = None) -> IdentifyResult | None:
+    """The answer for a record already stored with exactly this content, else None."""
+    if record is None:
+        record = u.tx.record(u.actor.tenant_id, req.type.value, p.source, p.source_key)
+    if record is None or record.content_hash != p.content_hash:
+        return None
+    ent = u.tx.entity(record.entity_id)
+    if ent is None:
+        return None
+    return IdentifyResult(ent.public_id, req.type, Action.MATCHED, [
+        {"rule": "source_record", "source": p.source, "source_id": p.source_key,
+         "unchanged": True}, *p.evidence], account=account)
+
+
 def identify(u: Unit, req: IdentifyRequest, *, strict: bool = False,
-             into: EntityRow | None = None, public_id: str | None = None) -> IdentifyResult:
+             into: EntityRow | None = None, public_id: str | None = None,
+             prepared: Prepared | None = None) -> IdentifyResult:
     """Resolve one record. `strict`: an identifier held by another entity is an error (409),
     never a merge (used by create and update). `into`: the record belongs to this entity.
-    `public_id`: the id a newly created entity gets."""
+    `public_id`: the id a newly created entity gets. `prepared`: `prepare`'s result, when
+    the caller already has it."""
     etype = EntityType(req.type)
     rules = u.rules(etype)
     account_result = identify(u, req.account) if (
         req.account is not None and etype is EntityType.PERSON) else None
-    p = prepare(u, req, rules)
+    p = prepared or prepare(u, req, rules)
     tx, tenant = u.tx, u.actor.tenant_id
     tx.lock_keys(f"{tenant}:{etype.value}:{k}:{v}" for k, v in p.usable)
     record = tx.record(tenant, etype.value, p.source, p.source_key)
-    if record is not None and record.content_hash == p.content_hash:
-        ent = tx.entity(record.entity_id)
-        assert ent is not None
-        return IdentifyResult(ent.public_id, etype, Action.MATCHED, [
-            {"rule": "source_record", "source": p.source, "source_id": p.source_key,
-             "unchanged": True}, *p.evidence], account=account_result)
+    unchanged = unchanged_result(u, req, p, account_result, record) if record else None
+    if unchanged is not None:
+        return unchanged
     u.ensure_source(p.source)
     decision = _decide(u, etype, rules, p, record, strict, into, public_id)
     if decision.rejected is not None:
@@ -245,8 +260,11 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
     elif matched:
         primary = min(matched, key=lambda e: (-matched[e][0][0], e))
         # A record whose high-trust identifier differs from the entity's is someone else.
-        prot = protection(u, etype, rules, [primary], incoming=p.identifiers,
-                          bridge_priority=matched[primary][0][0])
+        bridge_prio = matched[primary][0][0]
+        outranking = {k: vs for k, vs in p.identifiers.items()
+                      if k != "source_id" and rules.rule(k).priority > bridge_prio}
+        prot = protection(u, etype, rules, [primary], incoming=outranking,
+                          bridge_priority=bridge_prio) if outranking else Protection(False)
         if prot.blocked:
             evidence.append({"rule": "not_linked", "entity": ents[primary].public_id,
                              "reason": prot.reason})
@@ -261,8 +279,8 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
     if not primary:
         public = public_id or new_public_id(etype.prefix)
         new_id = tx.create_entity(tenant, etype.value, public, u.now)
-        ent = tx.entity(new_id)
-        assert ent is not None
+        ent = EntityRow(new_id, tenant, etype.value, public, "active", None, None, u.now, u.now)
+        u.created.add(new_id)
         evidence.append({"rule": "new_entity", "entity": public})
         return Decision(ent, Action.CREATED, evidence)
     others = sorted(e for e in matched if e != primary)
@@ -391,8 +409,7 @@ def _attach_account(u: Unit, person: EntityRow, p: Prepared,
                 assert acc is not None
                 chosen = (acc.id, {"rule": "account", "by": hit.kind, "value": hit.value,
                                    "account": acc.public_id})
-    current = tx.entity(person.id)
-    assert current is not None
+    current = person
     if chosen is None and current.account_id is None:
         domains = [email_domain(e) for e in p.identifiers.get("email", [])]
         domains = [d for d in domains if not is_free_mail_domain(d)]

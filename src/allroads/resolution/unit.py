@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from allroads.domain.types import Actor, EntityType
@@ -15,35 +16,62 @@ DEFAULT_SOURCE_PRIORITIES = {"manual": 100, "product": 80, "crm": 70, "support":
 NEW_SOURCE_PRIORITY = 50
 
 
+class TenantSettingsCache:
+    """Rule sets and source priorities per tenant, kept for a few seconds: they are read by
+    every identify and change rarely. This process drops its copy when it changes them;
+    other processes see a change within `ttl` seconds."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._rules: dict[tuple[int, EntityType], tuple[float, RuleSet]] = {}
+        self._priorities: dict[int, tuple[float, dict[str, int]]] = {}
+
+    def rules(self, tx: Tx, tenant_id: int, entity_type: EntityType) -> RuleSet:
+        key = (tenant_id, entity_type)
+        hit = self._rules.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            data = tx.rule_set(tenant_id, entity_type.value)
+            rules = RuleSet.from_dict(entity_type, data) if data else RuleSet.default(entity_type)
+            hit = (time.monotonic(), rules)
+            self._rules[key] = hit
+        return hit[1]
+
+    def priorities(self, tx: Tx, tenant_id: int) -> dict[str, int]:
+        hit = self._priorities.get(tenant_id)
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            hit = (time.monotonic(), {s.name: s.priority for s in tx.sources(tenant_id)})
+            self._priorities[tenant_id] = hit
+        return hit[1]
+
+    def forget(self, tenant_id: int) -> None:
+        self._priorities.pop(tenant_id, None)
+        for key in [k for k in self._rules if k[0] == tenant_id]:
+            del self._rules[key]
+
+
 class Unit:
-    def __init__(self, tx: Tx, actor: Actor, now: dt.datetime) -> None:
+    def __init__(self, tx: Tx, actor: Actor, now: dt.datetime,
+                 cache: TenantSettingsCache | None = None) -> None:
         self.tx = tx
         self.actor = actor
         self.now = now
+        self.cache = cache or TenantSettingsCache(ttl=0.0)
         self.dirty: set[int] = set()
+        self.created: set[int] = set()  # entities created in this unit: no profile yet
         self.changes: list[NewChange] = []
-        self._rules: dict[EntityType, RuleSet] = {}
-        self._priorities: dict[str, int] | None = None
 
     # Settings -------------------------------------------------------------------------
     def rules(self, entity_type: EntityType) -> RuleSet:
-        if entity_type not in self._rules:
-            data = self.tx.rule_set(self.actor.tenant_id, entity_type.value)
-            self._rules[entity_type] = (RuleSet.from_dict(entity_type, data) if data
-                                        else RuleSet.default(entity_type))
-        return self._rules[entity_type]
+        return self.cache.rules(self.tx, self.actor.tenant_id, entity_type)
 
     def priorities(self) -> dict[str, int]:
-        if self._priorities is None:
-            self._priorities = {s.name: s.priority
-                                for s in self.tx.sources(self.actor.tenant_id)}
-        return self._priorities
+        return self.cache.priorities(self.tx, self.actor.tenant_id)
 
     def ensure_source(self, name: str) -> None:
         if name not in self.priorities():
             priority = DEFAULT_SOURCE_PRIORITIES.get(name, NEW_SOURCE_PRIORITY)
             self.tx.add_source_if_missing(self.actor.tenant_id, name, priority, self.now)
-            self.priorities()[name] = priority
+            self.cache.forget(self.actor.tenant_id)
 
     # Changes --------------------------------------------------------------------------
     def log(self, entity_id: int, field: str, old: Any, new: Any, *,
@@ -61,8 +89,10 @@ class Unit:
             if entity.status != "active":
                 continue
             self.rebuild_profile(entity, merge_public_id=merge_public_id)
-            self.tx.touch_entity(entity_id, self.now)
+            if entity_id not in self.created:
+                self.tx.touch_entity(entity_id, self.now)
         self.dirty.clear()
+        self.created.clear()
         self.tx.append_changes(self.actor.tenant_id, self.changes)
         self.changes = []
 
@@ -75,7 +105,7 @@ class Unit:
                          priorities.get(v.source, NEW_SOURCE_PRIORITY),
                          v.received_at.timestamp(), v.attributes, v.identifiers)
             for v in versions])
-        old = self.tx.profile(entity.id)
+        old = None if entity.id in self.created else self.tx.profile(entity.id)
         before = flatten(old.data) if old else {}
         after = flatten(golden.data)
         for key in sorted(set(before) | set(after)):
@@ -83,4 +113,5 @@ class Unit:
                 self.log(entity.id, key, before.get(key), after.get(key),
                          merge_public_id=merge_public_id)
         self.tx.put_profile(self.actor.tenant_id, entity.id, etype.value, golden.display_name,
-                            golden.data, golden.provenance, golden.search_text, self.now)
+                            golden.data, golden.provenance, golden.search_text, self.now,
+                            new=old is None)

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam as bp
 
 from allroads.store.base import TxBase
 from allroads.store.rows import EntityRow
@@ -16,72 +17,68 @@ _COLUMNS = (
     entities.c.status, entities.c.merged_into, entities.c.account_id, entities.c.created_at,
     entities.c.updated_at,
 )
+_INSERT = entities.insert().returning(entities.c.id)
+_BY_ID = sa.select(*_COLUMNS).where(entities.c.id == bp("id"))
+_BY_IDS = sa.select(*_COLUMNS).where(entities.c.id.in_(bp("ids", expanding=True)))
+_BY_PUBLIC = sa.select(*_COLUMNS).where(entities.c.tenant_id == bp("tenant_id"),
+                                        entities.c.public_id == bp("public_id"))
+_BY_PUBLICS = sa.select(*_COLUMNS).where(entities.c.tenant_id == bp("tenant_id"),
+                                         entities.c.public_id.in_(bp("ids", expanding=True)))
+_SET_STATE = entities.update().where(entities.c.id == bp("b_id")).values(
+    status=bp("b_status"), merged_into=bp("b_into"), updated_at=bp("b_now"))
+_TOUCH = entities.update().where(entities.c.id == bp("b_id")).values(updated_at=bp("b_now"))
+_SET_ACCOUNT = entities.update().where(entities.c.id == bp("b_id")).values(
+    account_id=bp("b_account"), updated_at=bp("b_now"))
+_MEMBERS = (sa.select(entities.c.id).where(entities.c.account_id == bp("account_id"),
+                                           entities.c.status == "active")
+            .order_by(entities.c.id).limit(bp("limit")))
 
 
 class EntityQueries(TxBase):
     def create_entity(self, tenant_id: int, entity_type: str, public_id: str,
                       now: dt.datetime) -> int:
-        return self._insert(entities, tenant_id=tenant_id, entity_type=entity_type,
-                            public_id=public_id, status="active", created_at=now,
-                            updated_at=now)
+        return int(self.conn.execute(_INSERT, {
+            "tenant_id": tenant_id, "entity_type": entity_type, "public_id": public_id,
+            "status": "active", "created_at": now, "updated_at": now}).scalar_one())
 
     def entity(self, entity_id: int) -> EntityRow | None:
-        row = self.conn.execute(sa.select(*_COLUMNS).where(entities.c.id == entity_id)).first()
-        return EntityRow(**row._mapping) if row else None
+        row = self.conn.execute(_BY_ID, {"id": entity_id}).first()
+        return EntityRow(*row) if row else None
 
     def entity_by_public_id(self, tenant_id: int, public_id: str) -> EntityRow | None:
-        row = self.conn.execute(
-            sa.select(*_COLUMNS).where(entities.c.tenant_id == tenant_id,
-                                       entities.c.public_id == public_id)
-        ).first()
-        return EntityRow(**row._mapping) if row else None
+        row = self.conn.execute(_BY_PUBLIC, {"tenant_id": tenant_id,
+                                             "public_id": public_id}).first()
+        return EntityRow(*row) if row else None
 
     def entities_by_id(self, ids: Iterable[int]) -> dict[int, EntityRow]:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        rows = self.conn.execute(sa.select(*_COLUMNS).where(entities.c.id.in_(wanted)))
-        return {r.id: EntityRow(**r._mapping) for r in rows}
+        return {r.id: EntityRow(*r) for r in self.conn.execute(_BY_IDS, {"ids": wanted})}
 
     def entities_by_public_id(self, tenant_id: int, public_ids: Iterable[str]
                               ) -> dict[str, EntityRow]:
         wanted = sorted(set(public_ids))
         if not wanted:
             return {}
-        rows = self.conn.execute(
-            sa.select(*_COLUMNS).where(entities.c.tenant_id == tenant_id,
-                                       entities.c.public_id.in_(wanted))
-        )
-        return {r.public_id: EntityRow(**r._mapping) for r in rows}
+        rows = self.conn.execute(_BY_PUBLICS, {"tenant_id": tenant_id, "ids": wanted})
+        return {r.public_id: EntityRow(*r) for r in rows}
 
     def set_entity_state(self, entity_id: int, *, status: str, merged_into: int | None,
                          now: dt.datetime) -> None:
-        self.conn.execute(entities.update().where(entities.c.id == entity_id)
-                          .values(status=status, merged_into=merged_into, updated_at=now))
+        self.conn.execute(_SET_STATE, {"b_id": entity_id, "b_status": status,
+                                       "b_into": merged_into, "b_now": now})
 
     def touch_entity(self, entity_id: int, now: dt.datetime) -> None:
-        self.conn.execute(entities.update().where(entities.c.id == entity_id)
-                          .values(updated_at=now))
+        self.conn.execute(_TOUCH, {"b_id": entity_id, "b_now": now})
 
     def set_account(self, person_id: int, account_id: int | None, now: dt.datetime) -> None:
-        self.conn.execute(entities.update().where(entities.c.id == person_id)
-                          .values(account_id=account_id, updated_at=now))
-
-    def move_members(self, from_account: int, to_account: int) -> list[int]:
-        """Point the people of one account at another; returns the people moved."""
-        ids = [r.id for r in self.conn.execute(
-            sa.select(entities.c.id).where(entities.c.account_id == from_account))]
-        if ids:
-            self.conn.execute(entities.update().where(entities.c.id.in_(ids))
-                              .values(account_id=to_account))
-        return ids
+        self.conn.execute(_SET_ACCOUNT, {"b_id": person_id, "b_account": account_id,
+                                         "b_now": now})
 
     def members(self, account_id: int, *, limit: int = 1000) -> list[int]:
-        rows = self.conn.execute(
-            sa.select(entities.c.id).where(entities.c.account_id == account_id,
-                                           entities.c.status == "active")
-            .order_by(entities.c.id).limit(limit))
-        return [r.id for r in rows]
+        return [r.id for r in self.conn.execute(_MEMBERS, {"account_id": account_id,
+                                                           "limit": limit})]
 
     def lock_entities(self, ids: Iterable[int]) -> None:
         self.dialect.lock_rows(self.conn, entities, ids)

@@ -6,10 +6,43 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam as bp
 
 from allroads.store.base import TxBase
 from allroads.store.rows import IdentifierHit, IdentifierRow
 from allroads.store.schema import entities, identifiers, records
+
+idx = identifiers
+# kind IN (...) AND value IN (...), then the exact pairs are kept in Python: SQLite does not
+# use the index for a row-value IN ((kind, value), ...) and would scan the tenant's index.
+_PAIRS = sa.and_(idx.c.kind.in_(bp("kinds", expanding=True)),
+                 idx.c.value.in_(bp("values", expanding=True)))
+_FIND = (sa.select(idx.c.kind, idx.c.value, records.c.entity_id, idx.c.record_id)
+         .join(records, records.c.id == idx.c.record_id)
+         .where(idx.c.tenant_id == bp("tenant_id"), idx.c.entity_type == bp("entity_type"),
+                _PAIRS, idx.c.removed_at.is_(None)))
+_COUNTS = (sa.select(idx.c.kind, idx.c.value,
+                     sa.func.count(sa.distinct(records.c.entity_id)).label("n"))
+           .join(records, records.c.id == idx.c.record_id)
+           .where(idx.c.tenant_id == bp("tenant_id"), idx.c.entity_type == bp("entity_type"),
+                  _PAIRS, idx.c.removed_at.is_(None))
+           .group_by(idx.c.kind, idx.c.value))
+_INSERT = identifiers.insert()
+_REMOVE = identifiers.update().where(
+    idx.c.record_id == bp("b_record"), idx.c.kind == bp("b_kind"), idx.c.value == bp("b_value"),
+    idx.c.removed_at.is_(None)).values(removed_at=bp("b_now"))
+_ACTIVE = sa.select(idx.c.kind, idx.c.value).where(idx.c.record_id == bp("record_id"),
+                                                   idx.c.removed_at.is_(None))
+_OF = (sa.select(idx.c.kind, idx.c.value, idx.c.record_id, records.c.source,
+                 records.c.source_key, idx.c.added_at, idx.c.removed_at)
+       .join(records, records.c.id == idx.c.record_id)
+       .where(records.c.entity_id.in_(bp("ids", expanding=True)))
+       .order_by(idx.c.added_at, idx.c.id))
+_OF_ACTIVE = _OF.where(idx.c.removed_at.is_(None))
+
+
+def _split(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    return {"kinds": sorted({k for k, _ in pairs}), "values": sorted({v for _, v in pairs})}
 
 
 class IdentifierQueries(TxBase):
@@ -19,15 +52,10 @@ class IdentifierQueries(TxBase):
         wanted = sorted(set(pairs))
         if not wanted:
             return []
-        idx = identifiers
-        rows = self.conn.execute(
-            sa.select(idx.c.kind, idx.c.value, records.c.entity_id, idx.c.record_id)
-            .join(records, records.c.id == idx.c.record_id)
-            .where(idx.c.tenant_id == tenant_id, idx.c.entity_type == entity_type,
-                   sa.tuple_(idx.c.kind, idx.c.value).in_(wanted),
-                   idx.c.removed_at.is_(None))
-        )
-        return [IdentifierHit(**r._mapping) for r in rows]
+        rows = self.conn.execute(_FIND, {"tenant_id": tenant_id, "entity_type": entity_type,
+                                         **_split(wanted)})
+        keep = set(wanted)
+        return [IdentifierHit(*r) for r in rows if (r.kind, r.value) in keep]
 
     def add_identifiers(self, tenant_id: int, entity_type: str, record_id: int,
                         pairs: Iterable[tuple[str, str]], now: dt.datetime,
@@ -39,37 +67,25 @@ class IdentifierQueries(TxBase):
             for k, v in sorted(set(pairs))
         ]
         if values:
-            self.conn.execute(identifiers.insert(), values)
+            self.conn.execute(_INSERT, values)
 
     def remove_identifiers(self, record_id: int, pairs: Iterable[tuple[str, str]],
                            now: dt.datetime) -> None:
-        for kind, value in sorted(set(pairs)):
-            self.conn.execute(
-                identifiers.update().where(
-                    identifiers.c.record_id == record_id, identifiers.c.kind == kind,
-                    identifiers.c.value == value, identifiers.c.removed_at.is_(None))
-                .values(removed_at=now))
+        params = [{"b_record": record_id, "b_kind": k, "b_value": v, "b_now": now}
+                  for k, v in sorted(set(pairs))]
+        if params:
+            self.conn.execute(_REMOVE, params)
 
     def active_identifiers(self, record_id: int) -> set[tuple[str, str]]:
-        rows = self.conn.execute(
-            sa.select(identifiers.c.kind, identifiers.c.value)
-            .where(identifiers.c.record_id == record_id, identifiers.c.removed_at.is_(None)))
-        return {(r.kind, r.value) for r in rows}
+        return {(r.kind, r.value) for r in self.conn.execute(_ACTIVE, {"record_id": record_id})}
 
     def identifiers_of(self, entity_ids: Iterable[int], *, include_removed: bool = False
                        ) -> list[IdentifierRow]:
         wanted = sorted(set(entity_ids))
         if not wanted:
             return []
-        q = (sa.select(identifiers.c.kind, identifiers.c.value, identifiers.c.record_id,
-                       records.c.source, records.c.source_key, identifiers.c.added_at,
-                       identifiers.c.removed_at)
-             .join(records, records.c.id == identifiers.c.record_id)
-             .where(records.c.entity_id.in_(wanted))
-             .order_by(identifiers.c.added_at, identifiers.c.id))
-        if not include_removed:
-            q = q.where(identifiers.c.removed_at.is_(None))
-        return [IdentifierRow(**r._mapping) for r in self.conn.execute(q)]
+        q = _OF if include_removed else _OF_ACTIVE
+        return [IdentifierRow(*r) for r in self.conn.execute(q, {"ids": wanted})]
 
     def sharing_counts(self, tenant_id: int, entity_type: str,
                        pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -77,20 +93,14 @@ class IdentifierQueries(TxBase):
         wanted = sorted(set(pairs))
         if not wanted:
             return {}
-        idx = identifiers
-        rows = self.conn.execute(
-            sa.select(idx.c.kind, idx.c.value,
-                      sa.func.count(sa.distinct(records.c.entity_id)).label("n"))
-            .join(records, records.c.id == idx.c.record_id)
-            .where(idx.c.tenant_id == tenant_id, idx.c.entity_type == entity_type,
-                   sa.tuple_(idx.c.kind, idx.c.value).in_(wanted), idx.c.removed_at.is_(None))
-            .group_by(idx.c.kind, idx.c.value))
-        return {(r.kind, r.value): int(r.n) for r in rows}
+        rows = self.conn.execute(_COUNTS, {"tenant_id": tenant_id, "entity_type": entity_type,
+                                           **_split(wanted)})
+        keep = set(wanted)
+        return {(r.kind, r.value): int(r.n) for r in rows if (r.kind, r.value) in keep}
 
     def widely_shared(self, tenant_id: int, entity_type: str, min_entities: int, limit: int
                       ) -> list[tuple[str, str, int]]:
         """Identifier values held by at least `min_entities` active entities."""
-        idx = identifiers
         n = sa.func.count(sa.distinct(records.c.entity_id)).label("n")
         rows = self.conn.execute(
             sa.select(idx.c.kind, idx.c.value, n)
@@ -104,8 +114,7 @@ class IdentifierQueries(TxBase):
 
     def blocked_identifiers(self, tenant_id: int, entity_type: str, limit: int
                             ) -> list[tuple[str, str, int]]:
-        """Identifier values that were blocked from identifying, with how many records hold them."""
-        idx = identifiers
+        """Identifier values blocked from identifying, with how many records hold them."""
         n = sa.func.count().label("n")
         rows = self.conn.execute(
             sa.select(idx.c.kind, idx.c.value, n)

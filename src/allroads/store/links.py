@@ -15,6 +15,10 @@ from allroads.store.schema import decisions, entities, links, merges, records, r
 _LINK = (links.c.id, links.c.record_id, links.c.entity_id, links.c.rule, links.c.evidence,
          links.c.actor, links.c.touchpoint, links.c.merge_id, links.c.created_at,
          links.c.ended_at, records.c.source, records.c.source_key)
+_INSERT_LINK = links.insert().returning(links.c.id)
+_END_LINKS = links.update().where(links.c.record_id.in_(sa.bindparam("ids", expanding=True)),
+                                  links.c.ended_at.is_(None)).values(
+    ended_at=sa.bindparam("b_now"))
 _MERGE = (merges.c.id, merges.c.public_id, merges.c.entity_type, merges.c.survivor_id,
           merges.c.merged_ids, merges.c.reason, merges.c.evidence, merges.c.actor,
           merges.c.touchpoint, merges.c.created_at, merges.c.undone_at)
@@ -24,16 +28,15 @@ class LinkQueries(TxBase):
     def add_link(self, tenant_id: int, record_id: int, entity_id: int, rule: str,
                  evidence: dict[str, Any], actor: str, touchpoint: str, now: dt.datetime,
                  merge_id: int | None = None) -> int:
-        return self._insert(links, tenant_id=tenant_id, record_id=record_id,
-                            entity_id=entity_id, rule=rule, evidence=evidence, actor=actor,
-                            touchpoint=touchpoint, merge_id=merge_id, created_at=now)
+        return int(self.conn.execute(_INSERT_LINK, {
+            "tenant_id": tenant_id, "record_id": record_id, "entity_id": entity_id,
+            "rule": rule, "evidence": evidence, "actor": actor, "touchpoint": touchpoint,
+            "merge_id": merge_id, "created_at": now}).scalar_one())
 
     def end_links(self, record_ids: Iterable[int], now: dt.datetime) -> None:
         ids = sorted(set(record_ids))
         if ids:
-            self.conn.execute(links.update().where(links.c.record_id.in_(ids),
-                                                   links.c.ended_at.is_(None))
-                              .values(ended_at=now))
+            self.conn.execute(_END_LINKS, {"ids": ids, "b_now": now})
 
     def current_links(self, entity_ids: Iterable[int]) -> list[LinkRow]:
         wanted = sorted(set(entity_ids))

@@ -15,29 +15,37 @@ from allroads.store.schema import changelog, entities, profiles
 _PROFILE = (profiles.c.entity_id, entities.c.public_id, profiles.c.entity_type,
             profiles.c.display_name, profiles.c.data, profiles.c.provenance,
             profiles.c.updated_at, entities.c.created_at, entities.c.account_id)
+_PROFILE_BY_ID = (sa.select(*_PROFILE).join(entities, entities.c.id == profiles.c.entity_id)
+                  .where(profiles.c.entity_id == sa.bindparam("id")))
+_UPDATE_PROFILE = profiles.update().where(profiles.c.entity_id == sa.bindparam("b_id")).values(
+    display_name=sa.bindparam("b_name"), data=sa.bindparam("b_data"),
+    provenance=sa.bindparam("b_provenance"), search_text=sa.bindparam("b_search"),
+    updated_at=sa.bindparam("b_now"))
+_INSERT_PROFILE = profiles.insert()
+_INSERT_CHANGES = changelog.insert()
 
 
 class ProfileQueries(TxBase):
     def put_profile(self, tenant_id: int, entity_id: int, entity_type: str, display_name: str,
                     data: dict[str, Any], provenance: dict[str, Any], search_text: str,
-                    now: dt.datetime) -> None:
-        values = {"display_name": display_name[:500], "data": data, "provenance": provenance,
-                  "search_text": search_text, "updated_at": now}
-        updated = self.conn.execute(
-            profiles.update().where(profiles.c.entity_id == entity_id).values(**values)
-        ).rowcount
+                    now: dt.datetime, *, new: bool = False) -> None:
+        """Store the profile; `new`: the caller knows there is none yet (skip the update)."""
+        name = display_name[:500]
+        updated = 0 if new else self.conn.execute(_UPDATE_PROFILE, {
+            "b_id": entity_id, "b_name": name, "b_data": data, "b_provenance": provenance,
+            "b_search": search_text, "b_now": now}).rowcount
         if not updated:
-            self.conn.execute(profiles.insert().values(entity_id=entity_id, tenant_id=tenant_id,
-                                                       entity_type=entity_type, **values))
+            self.conn.execute(_INSERT_PROFILE, {
+                "entity_id": entity_id, "tenant_id": tenant_id, "entity_type": entity_type,
+                "display_name": name, "data": data, "provenance": provenance,
+                "search_text": search_text, "updated_at": now})
 
     def delete_profile(self, entity_id: int) -> None:
         self.conn.execute(profiles.delete().where(profiles.c.entity_id == entity_id))
 
     def profile(self, entity_id: int) -> ProfileRow | None:
-        row = self.conn.execute(
-            sa.select(*_PROFILE).join(entities, entities.c.id == profiles.c.entity_id)
-            .where(profiles.c.entity_id == entity_id)).first()
-        return ProfileRow(**row._mapping) if row else None
+        row = self.conn.execute(_PROFILE_BY_ID, {"id": entity_id}).first()
+        return ProfileRow(*row) if row else None
 
     def profiles_by_id(self, entity_ids: Iterable[int]) -> dict[int, ProfileRow]:
         wanted = sorted(set(entity_ids))
@@ -80,7 +88,7 @@ class ProfileQueries(TxBase):
     # Changelog --------------------------------------------------------------------------
     def append_changes(self, tenant_id: int, changes: Sequence[NewChange]) -> None:
         if changes:
-            self.conn.execute(changelog.insert(), [
+            self.conn.execute(_INSERT_CHANGES, [
                 {"tenant_id": tenant_id, "entity_id": c.entity_id, "at": c.at,
                  "touchpoint": c.touchpoint, "initiator": c.initiator, "field": c.field,
                  "old": c.old, "new": c.new, "merge_public_id": c.merge_public_id,

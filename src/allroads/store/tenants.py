@@ -11,6 +11,16 @@ from allroads.store.base import TxBase
 from allroads.store.rows import ApiKeyRow, SourceRow, TenantRow
 from allroads.store.schema import api_keys, rule_sets, sources, tenants
 
+_KEY_BY_HASH = sa.select(
+    api_keys.c.id, api_keys.c.tenant_id, api_keys.c.name, api_keys.c.prefix, api_keys.c.role,
+    api_keys.c.created_at, api_keys.c.revoked_at).where(api_keys.c.key_hash == sa.bindparam("h"))
+_TENANT = sa.select(tenants).where(tenants.c.id == sa.bindparam("id"))
+_SOURCES = (sa.select(sources.c.id, sources.c.name, sources.c.priority, sources.c.description)
+            .where(sources.c.tenant_id == sa.bindparam("tenant_id"))
+            .order_by(sources.c.priority.desc(), sources.c.name))
+_RULE_SET = sa.select(rule_sets.c.data).where(rule_sets.c.tenant_id == sa.bindparam("tenant_id"),
+                                              rule_sets.c.entity_type == sa.bindparam("etype"))
+
 
 class TenantQueries(TxBase):
     def create_tenant(self, slug: str, name: str, default_region: str | None,
@@ -24,7 +34,7 @@ class TenantQueries(TxBase):
         return TenantRow(**row._mapping) if row else None
 
     def tenant(self, tenant_id: int) -> TenantRow | None:
-        row = self.conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id)).first()
+        row = self.conn.execute(_TENANT, {"id": tenant_id}).first()
         return TenantRow(**row._mapping) if row else None
 
     def update_tenant(self, tenant_id: int, **values: Any) -> None:
@@ -38,11 +48,7 @@ class TenantQueries(TxBase):
         return ApiKeyRow(kid, tenant_id, name, prefix, role, now, None)
 
     def api_key_by_hash(self, key_hash: str) -> ApiKeyRow | None:
-        row = self.conn.execute(
-            sa.select(api_keys.c.id, api_keys.c.tenant_id, api_keys.c.name, api_keys.c.prefix,
-                      api_keys.c.role, api_keys.c.created_at, api_keys.c.revoked_at)
-            .where(api_keys.c.key_hash == key_hash)
-        ).first()
+        row = self.conn.execute(_KEY_BY_HASH, {"h": key_hash}).first()
         return ApiKeyRow(**row._mapping) if row else None
 
     def list_api_keys(self, tenant_id: int) -> list[ApiKeyRow]:
@@ -64,11 +70,7 @@ class TenantQueries(TxBase):
 
     # Sources ----------------------------------------------------------------------------
     def sources(self, tenant_id: int) -> list[SourceRow]:
-        rows = self.conn.execute(
-            sa.select(sources.c.id, sources.c.name, sources.c.priority, sources.c.description)
-            .where(sources.c.tenant_id == tenant_id).order_by(sources.c.priority.desc(),
-                                                              sources.c.name)
-        )
+        rows = self.conn.execute(_SOURCES, {"tenant_id": tenant_id})
         return [SourceRow(**r._mapping) for r in rows]
 
     def upsert_source(self, tenant_id: int, name: str, priority: int, description: str,
@@ -93,10 +95,7 @@ class TenantQueries(TxBase):
 
     # Rule sets --------------------------------------------------------------------------
     def rule_set(self, tenant_id: int, entity_type: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            sa.select(rule_sets.c.data).where(rule_sets.c.tenant_id == tenant_id,
-                                              rule_sets.c.entity_type == entity_type)
-        ).first()
+        row = self.conn.execute(_RULE_SET, {"tenant_id": tenant_id, "etype": entity_type}).first()
         return dict(row.data) if row else None
 
     def put_rule_set(self, tenant_id: int, entity_type: str, data: dict[str, Any],

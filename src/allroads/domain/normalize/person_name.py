@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from nameparser import HumanName
 
@@ -53,6 +54,7 @@ class PersonName:
         return " ".join(part for part in (self.first, self.middle) if part)
 
 
+@lru_cache(maxsize=65_536)
 def parse_person_name(raw: str) -> PersonName:
     """Split a name into title, first, middle, last, suffix and nickname.
 
