@@ -139,6 +139,8 @@ def test_reject_policy_for_imports(hub: Hub, actor: Actor) -> None:
                            "Mobile number is already registered for a different user")
     with pytest.raises(NotFound):
         hub.resolve(actor, P, source="crm", source_id="3")
+    kept = hub.quality(actor)["recent_rejections"][0]
+    assert kept["reason"] == res.message and kept["evidence"]["source_id"] == "3"
 
 
 def test_review_policy_queues_the_decision(hub: Hub, actor: Actor) -> None:

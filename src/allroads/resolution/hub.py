@@ -453,7 +453,8 @@ class Hub:
             no_ref_profiles = tx.profiles_by_id(no_ref)
             blocked = {et: tx.blocked_identifiers(t, et, limit) for et in ("person", "account")}
             shared = {et: tx.widely_shared(t, et, 2, limit) for et in ("person", "account")}
-            reviews = tx.open_review_items(t, limit)
+            reviews = tx.review_items(t, "open", limit)
+            rejected = tx.review_items(t, "rejected", limit)
 
         def brief(p: Any) -> dict[str, Any]:
             return {"id": p.public_id, "display_name": p.display_name}
@@ -470,6 +471,8 @@ class Hub:
                                    for et, rows in shared.items() for k, v, n in rows
                                    if k != "source_id"],
             "open_reviews": [{**r, "created_at": r["created_at"].isoformat()} for r in reviews],
+            "recent_rejections": [{**r, "created_at": r["created_at"].isoformat()}
+                                  for r in rejected],
         }
 
     # Idempotency ----------------------------------------------------------------------

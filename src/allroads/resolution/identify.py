@@ -294,6 +294,11 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
                                       "already registered for a different customer")
         evidence.append({"rule": "rejected", "policy": "reject", "kind": kind,
                          "entity": ents[eid].public_id, "reason": message})
+        # Refused, but not forgotten: the decision and its evidence are kept.
+        tx.add_review_item(tenant, new_public_id("rej"), etype.value, None,
+                           [ents[primary].public_id, *(ents[e].public_id for e in others)],
+                           message, {"source": p.source, "source_id": p.source_key,
+                                     "evidence": evidence}, u.now, status="rejected")
         return Decision(ents[primary], Action.REJECTED, evidence, rejected=message)
     if policy is Policy.REVIEW:
         review = new_public_id("rev")

@@ -121,19 +121,21 @@ class LinkQueries(TxBase):
     # Review items -----------------------------------------------------------------------
     def add_review_item(self, tenant_id: int, public_id: str, entity_type: str,
                         record_id: int | None, entity_ids: list[str], reason: str,
-                        evidence: Any, now: dt.datetime) -> int:
+                        evidence: Any, now: dt.datetime, *, status: str = "open") -> int:
+        """A decision left to a person (status open), or a record refused (rejected)."""
         return self._insert(review_items, tenant_id=tenant_id, public_id=public_id,
                             entity_type=entity_type, record_id=record_id,
                             entity_ids=entity_ids, reason=reason, evidence=evidence,
-                            status="open", created_at=now)
+                            status=status, created_at=now)
 
-    def open_review_items(self, tenant_id: int, limit: int) -> list[dict[str, Any]]:
+    def review_items(self, tenant_id: int, status: str, limit: int) -> list[dict[str, Any]]:
+        """The newest items with this status (open reviews, rejected records)."""
         rows = self.conn.execute(
             sa.select(review_items.c.public_id, review_items.c.entity_type,
                       review_items.c.entity_ids, review_items.c.reason,
-                      review_items.c.created_at)
-            .where(review_items.c.tenant_id == tenant_id, review_items.c.status == "open")
-            .order_by(review_items.c.id).limit(limit))
+                      review_items.c.evidence, review_items.c.created_at)
+            .where(review_items.c.tenant_id == tenant_id, review_items.c.status == status)
+            .order_by(review_items.c.id.desc()).limit(limit))
         return [dict(r._mapping) for r in rows]
 
     def merged_family(self, entity_ids: Iterable[int]) -> set[int]:
