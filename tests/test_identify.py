@@ -259,3 +259,32 @@ def test_explain_shows_evidence(hub: Hub, actor: Actor) -> None:
     support = next(r for r in why["records"] if r["source"] == "support")
     assert support["linked_by"]["rule"] == "identifier"
     assert support["linked_by"]["evidence"]["evidence"][0]["kind"] == "email"
+
+
+def test_people_sharing_an_org_ref_stay_different_people(hub: Hub, actor: Actor) -> None:
+    acme = hub.identify(actor, account("crm", "110", {"display_name": "ACME"}, org_ref="34"))
+    a = hub.identify(actor, person("crm", "1", email="a@acme.com", org_ref="34"))
+    b = hub.identify(actor, person("crm", "2", email="b@acme.com", org_ref="34"))
+    assert a.id != b.id and b.action is Action.CREATED
+    assert hub.get(actor, P, b.id)["account"] == acme.id
+    assert not hub.quality(actor)["shared_identifiers"]
+
+
+def test_free_mail_domains_never_identify_a_company(hub: Hub, actor: Actor) -> None:
+    a = hub.identify(actor, account("crm", "1", {"display_name": "Joe's Plumbing"},
+                                    domain="gmail.com"))
+    b = hub.identify(actor, account("crm", "2", {"display_name": "Ann's Bakery"},
+                                    domain="gmail.com"))
+    assert a.id != b.id
+    assert any(e["rule"] == "blocked" and "free-mail" in e["reason"] for e in b.evidence)
+
+
+def test_a_person_can_name_an_account_by_its_source_id(hub: Hub, actor: Actor) -> None:
+    acme = hub.identify(actor, account("crm", "110", {"display_name": "ACME"}))
+    res = hub.identify(actor, IdentifyRequest(P, "crm", "c1", {"email": "x@other.io"}, {},
+                                              account=IdentifyRequest(A, "crm", "110")))
+    assert res.account is not None and res.account.id == acme.id
+    assert hub.get(actor, P, res.id)["account"] == acme.id
+    with hub.store.read() as tx:
+        record = tx.record(actor.tenant_id, "account", "crm", "110")
+        assert record is not None and record.current_version == 1  # not overwritten

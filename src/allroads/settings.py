@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from allroads.domain.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -39,13 +42,25 @@ class Settings:
     pool_size: int = 8
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ALLROADS_* variables, then `overrides` (None means not given).
+        Every bad value is reported at once, naming its variable."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        types = {f.name: f.type for f in fields(cls)}
+        problems: list[str] = []
         for s in SETTINGS:
-            raw = env.get(s.env)
-            if raw is not None and raw != "":
-                values[s.name] = int(raw) if types[s.name] in ("int", int) else raw
+            raw = env.get(s.env, "").strip()
+            if not raw or overrides.get(s.name) is not None:
+                continue
+            if isinstance(s.default, int):
+                try:
+                    values[s.name] = int(raw)
+                except ValueError:
+                    problems.append(f"{s.env}={raw!r} is not an integer")
+            else:
+                values[s.name] = raw
+        if problems:
+            raise InvalidInput("; ".join(problems), field="settings",
+                               hint="see docs/configuration.md for every setting")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -85,6 +85,16 @@ class Hub:
                 tenant = tx.tenant(tenant.id) or tenant
             return tenant
 
+    def tenant(self, slug: str) -> TenantRow:
+        """The tenant named `slug`; never creates one (a typo must not make a new tenant)."""
+        with self.store.read() as tx:
+            tenant = tx.tenant_by_slug(slug)
+        if tenant is None:
+            raise NotFound(f"no tenant {slug!r}",
+                           hint="check the tenant name, or create it with "
+                           f"`allroads apikey create --tenant {slug} --role admin`")
+        return tenant
+
     def create_api_key(self, tenant_slug: str, role: Role, name: str = "") -> tuple[str,
                                                                                    ApiKeyRow]:
         """A new key for the tenant (created if new). The plain key is shown only now."""
@@ -452,7 +462,12 @@ class Hub:
                                                              ("org_ref", "external_id"), limit)
             no_ref_profiles = tx.profiles_by_id(no_ref)
             blocked = {et: tx.blocked_identifiers(t, et, limit) for et in ("person", "account")}
-            shared = {et: tx.widely_shared(t, et, 2, limit) for et in ("person", "account")}
+            u = self._unit(tx, actor)
+            identifying = {et.value: {k for k, r in u.rules(et).identifiers.items() if r.unique}
+                           for et in EntityType}
+            shared = {et: [row for row in tx.widely_shared(t, et, 2, limit * 4)
+                           if row[0] in identifying[et] and row[0] != "source_id"][:limit]
+                      for et in ("person", "account")}
             reviews = tx.review_items(t, "open", limit)
             rejected = tx.review_items(t, "rejected", limit)
 
@@ -468,8 +483,7 @@ class Hub:
             "blocked_identifiers": [{"type": et, "kind": k, "value": v, "records": n}
                                     for et, rows in blocked.items() for k, v, n in rows],
             "shared_identifiers": [{"type": et, "kind": k, "value": v, "entities": n}
-                                   for et, rows in shared.items() for k, v, n in rows
-                                   if k != "source_id"],
+                                   for et, rows in shared.items() for k, v, n in rows],
             "open_reviews": [{**r, "created_at": r["created_at"].isoformat()} for r in reviews],
             "recent_rejections": [{**r, "created_at": r["created_at"].isoformat()}
                                   for r in rejected],

@@ -179,7 +179,7 @@ def identify(u: Unit, req: IdentifyRequest, *, strict: bool = False,
     the caller already has it."""
     etype = EntityType(req.type)
     rules = u.rules(etype)
-    account_result = identify(u, req.account) if (
+    account_result = _account_of(u, req.account) if (
         req.account is not None and etype is EntityType.PERSON) else None
     p = prepared or prepare(u, req, rules)
     tx, tenant = u.tx, u.actor.tenant_id
@@ -201,6 +201,21 @@ def identify(u: Unit, req: IdentifyRequest, *, strict: bool = False,
     return IdentifyResult(target.public_id, etype, decision.action, decision.evidence,
                           account=account_result, merge_id=decision.merge_id,
                           review_id=decision.review_id)
+
+
+def _account_of(u: Unit, req: IdentifyRequest) -> IdentifyResult:
+    """The account a person's record names: a bare (source, source_id) is a reference to an
+    account already sent by that source; anything more is identified like any record."""
+    if req.source_id and not req.identifiers and not req.attributes:
+        record = u.tx.record(u.actor.tenant_id, EntityType.ACCOUNT.value,
+                             normalize_source(req.source), str(req.source_id).strip())
+        ent = u.tx.entity(record.entity_id) if record else None
+        if ent is not None:
+            return IdentifyResult(ent.public_id, EntityType.ACCOUNT, Action.MATCHED, [
+                {"rule": "source_record", "source": record.source if record else "",
+                 "source_id": record.source_key if record else "", "reference": True}])
+    return identify(u, IdentifyRequest(EntityType.ACCOUNT, req.source, req.source_id,
+                                       req.identifiers, req.attributes, None, req.touchpoint))
 
 
 @dataclass

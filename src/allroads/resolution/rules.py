@@ -16,6 +16,7 @@ from typing import Any
 
 from allroads.domain.errors import InvalidInput
 from allroads.domain.normalize.phone import is_repeated_digit_phone
+from allroads.domain.normalize.website import is_free_mail_domain
 from allroads.domain.types import EntityType, Policy
 
 
@@ -42,6 +43,8 @@ class IdentifierRule:
                 return f"{value!r} matches the blocked pattern {pattern.pattern!r}"
         if self.kind == "phone" and is_repeated_digit_phone(value):
             return f"{value!r} is one repeated digit"
+        if self.kind == "domain" and is_free_mail_domain(value):
+            return f"{value!r} is a free-mail domain: it never identifies a company"
         return None
 
 
@@ -65,6 +68,9 @@ PERSON_DEFAULTS: tuple[IdentifierRule, ...] = (
     _rule("device_id", max_per_entity=50, priority=30, shared_limit=3),
     _rule("push_token", max_per_entity=50, priority=30),
     _rule("app_install_id", max_per_entity=50, priority=30),
+    # A person's org_ref names the account they belong to; it does not identify the person.
+    _rule("org_ref", unique=False, max_per_entity=10, priority=10),
+    _rule("domain", unique=False, max_per_entity=10, priority=10),
 )
 
 ACCOUNT_DEFAULTS: tuple[IdentifierRule, ...] = (

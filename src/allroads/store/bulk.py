@@ -20,6 +20,7 @@ order.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,8 +30,16 @@ import orjson
 import sqlalchemy as sa
 
 from allroads.store.base import TxBase
-from allroads.store.rows import IdentifierHit
-from allroads.store.schema import entities, identifiers, links, profiles, record_versions, records
+from allroads.store.rows import IdentifierHit, NewChange
+from allroads.store.schema import (
+    changelog,
+    entities,
+    identifiers,
+    links,
+    profiles,
+    record_versions,
+    records,
+)
 
 
 @dataclass(slots=True)
@@ -148,53 +157,62 @@ class BulkQueries(TxBase):
     def insert_entities(self, rows: Sequence[NewEntity]) -> list[int]:
         """Insert active entities; their ids, in the order given."""
         ids = self._allocate_ids(entities, len(rows))
-        self._many(entities, [
-            {"id": i, "tenant_id": r.tenant_id, "entity_type": r.entity_type,
-             "public_id": r.public_id, "status": "active", "merged_into": None,
-             "account_id": r.account_id, "created_at": r.now, "updated_at": r.now}
-            for i, r in zip(ids, rows, strict=True)])
+        ts = self._ts
+        self._write(entities, ("id", "tenant_id", "entity_type", "public_id", "status",
+                               "account_id", "created_at", "updated_at"),
+                    [(i, r.tenant_id, r.entity_type, r.public_id, "active", r.account_id,
+                      ts(r.now), ts(r.now)) for i, r in zip(ids, rows, strict=True)])
         return ids
 
     def insert_records(self, rows: Sequence[NewRecord]) -> list[int]:
         """Insert records at version 1; their ids, in the order given."""
         ids = self._allocate_ids(records, len(rows))
-        self._many(records, [
-            {"id": i, "tenant_id": r.tenant_id, "entity_type": r.entity_type,
-             "source": r.source, "source_key": r.source_key, "entity_id": r.entity_id,
-             "current_version": 1, "content_hash": r.content_hash, "created_at": r.now,
-             "updated_at": r.now}
-            for i, r in zip(ids, rows, strict=True)])
+        ts = self._ts
+        self._write(records, ("id", "tenant_id", "entity_type", "source", "source_key",
+                              "entity_id", "current_version", "content_hash", "created_at",
+                              "updated_at"),
+                    [(i, r.tenant_id, r.entity_type, r.source, r.source_key, r.entity_id, 1,
+                      r.content_hash, ts(r.now), ts(r.now))
+                     for i, r in zip(ids, rows, strict=True)])
         return ids
 
     def insert_versions(self, rows: Sequence[NewVersion]) -> None:
-        self._many(record_versions, [
-            {"record_id": r.record_id, "version": r.version, "attributes": r.attributes,
-             "identifiers": r.identifiers, "received_at": r.now, "touchpoint": r.touchpoint,
-             "initiator": r.initiator}
-            for r in rows])
+        ts, js = self._ts, _json
+        self._write(record_versions, ("record_id", "version", "attributes", "identifiers",
+                                      "received_at", "touchpoint", "initiator"),
+                    [(r.record_id, r.version, js(r.attributes), js(r.identifiers), ts(r.now),
+                      r.touchpoint, r.initiator) for r in rows])
 
     def insert_identifier_rows(self, rows: Sequence[NewIdentifier]) -> None:
-        self._many(identifiers, [
-            {"tenant_id": r.tenant_id, "entity_type": r.entity_type, "kind": r.kind,
-             "value": r.value, "record_id": r.record_id, "added_at": r.now,
-             "removed_at": None, "blocked": r.blocked}
-            for r in rows])
+        ts = self._ts
+        flag = bool if self.dialect.name == "postgresql" else int
+        self._write(identifiers, ("tenant_id", "entity_type", "kind", "value", "record_id",
+                                  "added_at", "blocked"),
+                    [(r.tenant_id, r.entity_type, r.kind, r.value, r.record_id, ts(r.now),
+                      flag(r.blocked)) for r in rows])
 
     def insert_links(self, rows: Sequence[NewLink]) -> None:
-        self._many(links, [
-            {"tenant_id": r.tenant_id, "record_id": r.record_id, "entity_id": r.entity_id,
-             "rule": r.rule, "evidence": r.evidence, "actor": r.actor,
-             "touchpoint": r.touchpoint, "merge_id": None, "created_at": r.now,
-             "ended_at": None}
-            for r in rows])
+        ts, js = self._ts, _json
+        self._write(links, ("tenant_id", "record_id", "entity_id", "rule", "evidence", "actor",
+                            "touchpoint", "created_at"),
+                    [(r.tenant_id, r.record_id, r.entity_id, r.rule, js(r.evidence), r.actor,
+                      r.touchpoint, ts(r.now)) for r in rows])
 
     def insert_profiles(self, rows: Sequence[NewProfile]) -> None:
         """Profiles of entities that have none yet (`put_profile` for new entities)."""
-        self._many(profiles, [
-            {"entity_id": r.entity_id, "tenant_id": r.tenant_id, "entity_type": r.entity_type,
-             "display_name": r.display_name[:500], "data": r.data,
-             "provenance": r.provenance, "search_text": r.search_text, "updated_at": r.now}
-            for r in rows])
+        ts, js = self._ts, _json
+        self._write(profiles, ("entity_id", "tenant_id", "entity_type", "display_name", "data",
+                               "provenance", "search_text", "updated_at"),
+                    [(r.entity_id, r.tenant_id, r.entity_type, r.display_name[:500],
+                      js(r.data), js(r.provenance), r.search_text, ts(r.now)) for r in rows])
+
+    def insert_changes(self, tenant_id: int, changes: Sequence[NewChange]) -> None:
+        """`append_changes` for thousands of rows."""
+        ts, js = self._ts, _json
+        self._write(changelog, ("tenant_id", "entity_id", "at", "touchpoint", "initiator",
+                                "field", "old", "new", "merge_public_id", "import_id"),
+                    [(tenant_id, c.entity_id, ts(c.at), c.touchpoint, c.initiator, c.field,
+                      js(c.old), js(c.new), c.merge_public_id, c.import_id) for c in changes])
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -202,9 +220,36 @@ class BulkQueries(TxBase):
         with self.conn.begin_nested():
             yield
 
-    def _many(self, table: sa.Table, values: list[dict[str, Any]]) -> None:
-        if values:
-            self.conn.execute(table.insert(), values)
+    # How rows reach the database -------------------------------------------------------
+    # Below SQLAlchemy's types, for speed: the values are converted here exactly as the
+    # column types of schema.py store them (UTCDateTime, JSONType, Boolean), then written
+    # by the driver: PostgreSQL COPY, SQLite executemany.
+    def _ts(self, value: dt.datetime) -> Any:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        utc = value.astimezone(dt.UTC)
+        if self.dialect.name == "postgresql":
+            return utc
+        # SQLAlchemy's SQLite DATETIME storage format; compared as text, so it must match.
+        return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+    def _write(self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+               ) -> None:
+        if not rows:
+            return
+        names = ", ".join(columns)
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self.dialect.name == "postgresql":
+                with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("?" for _ in columns)
+                cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
+                                   rows)
+        finally:
+            cursor.close()
 
     def _allocate_ids(self, table: sa.Table, n: int) -> list[int]:
         """`n` fresh ids for `table`, ascending. SQLite: the rowids an insert would get, safe
@@ -221,3 +266,12 @@ class BulkQueries(TxBase):
         top = self.conn.execute(sa.text(f"SELECT max(id) FROM {name}")).scalar()
         start = int(top or 0) + 1
         return list(range(start, start + n))
+
+
+def _json(value: Any) -> str:
+    """JSON text as the JSON columns store it (orjson for speed; json for what it refuses,
+    such as integers beyond 64 bits or non-string keys)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)

@@ -107,7 +107,8 @@ class IdentifierQueries(TxBase):
             .join(records, records.c.id == idx.c.record_id)
             .join(entities, entities.c.id == records.c.entity_id)
             .where(idx.c.tenant_id == tenant_id, idx.c.entity_type == entity_type,
-                   idx.c.removed_at.is_(None), entities.c.status == "active")
+                   idx.c.removed_at.is_(None), idx.c.blocked.is_(False),
+                   entities.c.status == "active")
             .group_by(idx.c.kind, idx.c.value)
             .having(n >= min_entities).order_by(n.desc(), idx.c.kind, idx.c.value).limit(limit))
         return [(r.kind, r.value, int(r.n)) for r in rows]

@@ -40,7 +40,12 @@ class Tx(TenantQueries, EntityQueries, RecordQueries, IdentifierQueries, LinkQue
 class Store:
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        try:
+            self.engine = make_engine(url, pool_size=pool_size)
+        except (sa.exc.ArgumentError, ModuleNotFoundError, sa.exc.NoSuchModuleError) as exc:
+            raise StoreError(f"unsupported database URL {url!r}: {exc}",
+                             hint="use sqlite:///path.db or "
+                             "postgresql+psycopg://user:pass@host/db") from exc
         self.dialect = dialect_for(self.engine)
         # SQLite allows one writer; queue writers here instead of spinning on SQLITE_BUSY.
         self._write_lock: threading.Lock | None = (
@@ -59,16 +64,22 @@ class Store:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except sa.exc.OperationalError as exc:
+        except sa.exc.DBAPIError as exc:
             raise StoreError(f"cannot migrate the database at {self.safe_url}: {exc.orig}",
                              hint="check ALLROADS_DATABASE_URL and that the server is up"
                              ) from exc
 
     def check_migrated(self) -> None:
-        with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table("alembic_version"):
-                raise StoreError(f"the database at {self.safe_url} has no Allroads schema",
-                                 hint="run `allroads db upgrade`")
+        try:
+            with self.engine.connect() as conn:
+                migrated = sa.inspect(conn).has_table("alembic_version")
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(f"cannot reach the database at {self.safe_url}: {exc.orig}",
+                             hint="check ALLROADS_DATABASE_URL and that the server is up"
+                             ) from exc
+        if not migrated:
+            raise StoreError(f"the database at {self.safe_url} has no Allroads schema",
+                             hint="run `allroads db upgrade`")
 
     @property
     def safe_url(self) -> str:
