@@ -108,7 +108,8 @@ def test_configuration_mistakes_are_clear_errors(tmp_path: Path) -> None:
     assert "ALLROADS_POOL_SIZE" in result.stderr
     unreachable = invoke({"ALLROADS_DATABASE_URL": "postgresql+psycopg://u:pw@127.0.0.1:1/db"},
                          "apikey", "list", "-t", "acme")
-    assert unreachable.exit_code == 1 and unreachable.stderr.startswith("Error: cannot reach the database")
+    assert unreachable.exit_code == 1
+    assert unreachable.stderr.startswith("Error: cannot reach the database")
     assert "Traceback" not in unreachable.output and "pw" not in unreachable.output
     no_dir = invoke({}, "demo", "--no-serve", "--db", str(tmp_path / "missing" / "demo.db"))
     assert no_dir.exit_code == 2 and "does not exist" in no_dir.stderr
