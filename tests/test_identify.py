@@ -288,3 +288,20 @@ def test_a_person_can_name_an_account_by_its_source_id(hub: Hub, actor: Actor) -
     with hub.store.read() as tx:
         record = tx.record(actor.tenant_id, "account", "crm", "110")
         assert record is not None and record.current_version == 1  # not overwritten
+
+
+def test_rule_sets_are_checked_and_every_problem_named(hub: Hub, actor: Actor) -> None:
+    with pytest.raises(InvalidInput) as err:
+        hub.set_rules(actor, P, {"identifers": {}, "identifiers": {
+            "email": {"blocked_values": "info@acme.com", "priority": 0, "colour": "red"},
+            "phone": {"blocked_patterns": ["("]}}, "policies": {"import": "maybe"}})
+    message = err.value.message
+    for part in ("identifers: unknown setting", "email.blocked_values: must be a list",
+                 "email.priority: must be a positive integer", "email.colour: unknown",
+                 "phone.blocked_patterns", "policies.import"):
+        assert part in message
+    stored = hub.set_rules(actor, P, {"identifiers": {"email": {"blocked_values": [
+        "sales@acme.com"]}}})
+    assert stored["identifiers"]["email"]["blocked_values"] == ["sales@acme.com"]
+    res = hub.identify(actor, person("crm", "1", email="sales@acme.com"))
+    assert any(e["rule"] == "blocked" for e in res.evidence)

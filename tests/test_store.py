@@ -11,6 +11,7 @@ from allroads.domain.errors import StoreError
 from allroads.domain.types import Role
 from allroads.resolution.hub import Hub, hash_key
 from allroads.store import Store
+from allroads.store.requests import PENDING
 from allroads.store.schema import api_keys
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -56,14 +57,21 @@ def test_times_come_back_in_utc(store: Store) -> None:
     assert back is not None and back.created_at == NOW and back.created_at.tzinfo is not None
 
 
-def test_stored_responses_are_kept_once(store: Store) -> None:
+def test_an_idempotency_key_is_claimed_once(store: Store) -> None:
     with store.write() as tx:
         tenant = tx.create_tenant("t1", "T1", None, NOW)
-        assert tx.store_response(tenant.id, "k1", "POST", "/x", "h", 200, "{}", NOW)
-        assert not tx.store_response(tenant.id, "k1", "POST", "/x", "h2", 201, "[]", NOW)
+        assert tx.claim_request(tenant.id, "k1", "POST", "/x", "h", NOW) is None
+        held = tx.claim_request(tenant.id, "k1", "POST", "/x", "h2", NOW)
+        assert held is not None and held.status_code == PENDING and held.body_hash == "h"
+        tx.complete_request(tenant.id, "k1", 201, "{}")
+        tx.release_request(tenant.id, "k1")  # only a pending claim can be released
     with store.read() as tx:
         got = tx.stored_response(tenant.id, "k1")
-    assert got is not None and (got.body_hash, got.status_code) == ("h", 200)
+    assert got is not None and (got.body_hash, got.status_code, got.response) == ("h", 201, "{}")
+    with store.write() as tx:
+        assert tx.claim_request(tenant.id, "k2", "POST", "/x", "h", NOW) is None
+        tx.release_request(tenant.id, "k2")
+        assert tx.claim_request(tenant.id, "k2", "POST", "/x", "h", NOW) is None
 
 
 def test_a_failed_write_leaves_nothing_behind(store: Store) -> None:

@@ -490,15 +490,22 @@ class Hub:
         }
 
     # Idempotency ----------------------------------------------------------------------
-    def stored_response(self, actor: Actor, key: str) -> StoredResponse | None:
-        with self.store.read() as tx:
-            return tx.stored_response(actor.tenant_id, key)
-
-    def store_response(self, actor: Actor, key: str, method: str, path: str, body_hash: str,
-                       status_code: int, response: str) -> None:
+    def claim_request(self, actor: Actor, key: str, method: str, path: str, body_hash: str
+                      ) -> StoredResponse | None:
+        """Claim an Idempotency-Key for this request: None when it is ours to run; else the
+        stored response, or a claim still running (status_code 0)."""
         with self.store.write() as tx:
-            tx.store_response(actor.tenant_id, key, method, path, body_hash, status_code,
-                              response, utcnow())
+            return tx.claim_request(actor.tenant_id, key, method, path, body_hash, utcnow())
+
+    def complete_request(self, actor: Actor, key: str, status_code: int, response: str
+                         ) -> None:
+        with self.store.write() as tx:
+            tx.complete_request(actor.tenant_id, key, status_code, response)
+
+    def release_request(self, actor: Actor, key: str) -> None:
+        """Give a claimed key back (the request failed): a retry may run it again."""
+        with self.store.write() as tx:
+            tx.release_request(actor.tenant_id, key)
 
     # Helpers --------------------------------------------------------------------------
     def _entity(self, tx: Tx, actor: Actor, etype: EntityType, public_id: str) -> EntityRow:

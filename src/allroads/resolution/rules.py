@@ -123,7 +123,8 @@ class RuleSet:
     def from_dict(cls, entity_type: EntityType, data: dict[str, Any]) -> RuleSet:
         """Build from stored or user-sent data; every problem is reported at once."""
         base = cls.default(entity_type)
-        problems: list[str] = []
+        problems = [f"{key}: unknown setting (use identifiers and policies)"
+                    for key in data if key not in ("identifiers", "policies", "entity_type")]
         rules = dict(base.identifiers)
         for kind, spec in (data.get("identifiers") or {}).items():
             if not isinstance(spec, dict):
@@ -141,6 +142,14 @@ class RuleSet:
             for key in ("max_per_entity", "priority", "shared_limit"):
                 if not isinstance(current[key], int) or current[key] < 1:
                     problems.append(f"identifiers.{kind}.{key}: must be a positive integer")
+            for key in ("blocked_values", "blocked_patterns"):
+                if not isinstance(current[key], list | tuple) or not all(
+                        isinstance(v, str) for v in current[key]):
+                    problems.append(f"identifiers.{kind}.{key}: must be a list of strings")
+                    current[key] = ()
+            for key in ("unique",):
+                if not isinstance(current[key], bool):
+                    problems.append(f"identifiers.{kind}.{key}: must be true or false")
             for pattern in current["blocked_patterns"]:
                 try:
                     re.compile(pattern)

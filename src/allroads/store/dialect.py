@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 
 class Dialect:
@@ -21,6 +24,10 @@ class Dialect:
 
     def like(self, column: sa.ColumnElement[str], pattern: str) -> sa.ColumnElement[bool]:
         return column.like(pattern)
+
+    def insert_ignore(self, table: sa.Table) -> Any:
+        """INSERT that does nothing when a unique key already exists."""
+        return sqlite_insert(table).on_conflict_do_nothing()
 
 
 class PostgresDialect(Dialect):
@@ -43,6 +50,9 @@ class PostgresDialect(Dialect):
 
     def like(self, column: sa.ColumnElement[str], pattern: str) -> sa.ColumnElement[bool]:
         return column.ilike(pattern)
+
+    def insert_ignore(self, table: sa.Table) -> Any:
+        return pg_insert(table).on_conflict_do_nothing()
 
 
 def _key_hash(key: str) -> int:
