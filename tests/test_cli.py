@@ -140,7 +140,7 @@ def test_apikey_create_json_list_and_revoke(hub: Hub, env: dict[str, str | None]
     assert hub.authenticate(made[0]["key"]) is None
     assert hub.authenticate(made[1]["key"]) is not None
     result = invoke(env, "apikey", "revoke", str(made[1]["id"]), "-t", "acme")
-    assert result.exit_code == 0 and hub.authenticate(made[1]["key"]) is None
+    assert result.exit_code == 0 and Hub(hub.store).authenticate(made[1]["key"]) is None
     missing = invoke(env, "apikey", "revoke", "9999", "-t", "acme")
     assert missing.exit_code == 1 and "no API key" in missing.stderr
 

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ from allroads.store import ApiKeyRow, EntityRow, Store, StoredResponse, TenantRo
 
 TENANT_SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 MAX_REDIRECTS = 100
+AUTH_CACHE_SECONDS = 5.0
 
 
 class Principal:
@@ -62,6 +64,7 @@ class Hub:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.cache = TenantSettingsCache()
+        self._principals: dict[str, tuple[float, Principal]] = {}
 
     def _unit(self, tx: Tx, actor: Actor, now: dt.datetime | None = None) -> Unit:
         return Unit(tx, actor, now or utcnow(), self.cache)
@@ -107,12 +110,24 @@ class Hub:
         return key, row
 
     def authenticate(self, key: str) -> Principal | None:
+        """The key's principal, or None. Known keys are remembered for AUTH_CACHE_SECONDS
+        (every request authenticates); a revocation elsewhere applies within that time."""
+        digest = hash_key(key)
+        hit = self._principals.get(digest)
+        if hit is not None and time.monotonic() - hit[0] < AUTH_CACHE_SECONDS:
+            return hit[1]
         with self.store.read() as tx:
-            row = tx.api_key_by_hash(hash_key(key))
+            row = tx.api_key_by_hash(digest)
             if row is None or row.revoked_at is not None:
                 return None
             tenant = tx.tenant(row.tenant_id)
-        return Principal(row, tenant) if tenant else None
+        if tenant is None:
+            return None
+        principal = Principal(row, tenant)
+        if len(self._principals) > 10_000:
+            self._principals.clear()
+        self._principals[digest] = (time.monotonic(), principal)
+        return principal
 
     def list_api_keys(self, actor: Actor) -> list[ApiKeyRow]:
         with self.store.read() as tx:
@@ -122,6 +137,7 @@ class Hub:
         with self.store.write() as tx:
             if not tx.revoke_api_key(actor.tenant_id, key_id, utcnow()):
                 raise NotFound(f"no active API key {key_id} in this tenant")
+        self._principals.clear()
 
     # Sources and rules ----------------------------------------------------------------
     def sources(self, actor: Actor) -> list[dict[str, Any]]:
