@@ -183,6 +183,25 @@ class BulkQueries(TxBase):
                     [(r.record_id, r.version, js(r.attributes), js(r.identifiers), ts(r.now),
                       r.touchpoint, r.initiator) for r in rows])
 
+    def stored_versions(self, rows: Sequence[NewVersion]) -> dict[int, tuple[Any, Any]]:
+        """record id -> (attributes, identifiers) of these just-inserted versions exactly as
+        `current_versions` would read them back. SQLite keeps the JSON text as written, so
+        decoding that text is the same; PostgreSQL's JSONB normalizes it (key order), so
+        those are read back."""
+        if self.dialect.name != "postgresql":
+            return {r.record_id: (json.loads(_json(r.attributes)), json.loads(_json(r.identifiers)))
+                    for r in rows}
+        out: dict[int, tuple[Any, Any]] = {}
+        ids = [r.record_id for r in rows]
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start:start + 5000]
+            rv = record_versions
+            for row in self.conn.execute(
+                    sa.select(rv.c.record_id, rv.c.attributes, rv.c.identifiers)
+                    .where(rv.c.record_id.in_(chunk), rv.c.version == 1)):
+                out[row.record_id] = (row.attributes, row.identifiers)
+        return out
+
     def insert_identifier_rows(self, rows: Sequence[NewIdentifier]) -> None:
         ts = self._ts
         flag = bool if self.dialect.name == "postgresql" else int
@@ -225,13 +244,20 @@ class BulkQueries(TxBase):
     # column types of schema.py store them (UTCDateTime, JSONType, Boolean), then written
     # by the driver: PostgreSQL COPY, SQLite executemany.
     def _ts(self, value: dt.datetime) -> Any:
+        # A row's many columns share one time: convert it once.
+        last = self.__dict__.get("_ts_last")
+        if last is not None and last[0] is value:
+            return last[1]
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
         utc = value.astimezone(dt.UTC)
         if self.dialect.name == "postgresql":
-            return utc
-        # SQLAlchemy's SQLite DATETIME storage format; compared as text, so it must match.
-        return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            out: Any = utc
+        else:
+            # SQLAlchemy's SQLite DATETIME storage format; compared as text, so it must match.
+            out = utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        self.__dict__["_ts_last"] = (value, out)
+        return out
 
     def _write(self, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
                ) -> None:

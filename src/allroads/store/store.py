@@ -91,7 +91,8 @@ class Store:
         if lock is not None:
             lock.acquire()
         try:
-            with self.engine.connect().execution_options(allroads_write=True) as conn, \
+            with _unavailable_as_store_error(self.safe_url), \
+                    self.engine.connect().execution_options(allroads_write=True) as conn, \
                     conn.begin():
                 yield Tx(conn, self.dialect)
         finally:
@@ -100,8 +101,20 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
-        with self.engine.connect() as conn, conn.begin():
+        with _unavailable_as_store_error(self.safe_url), self.engine.connect() as conn, \
+                conn.begin():
             yield Tx(conn, self.dialect)
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _unavailable_as_store_error(url: str) -> Iterator[None]:
+    """A database that is down or unreachable is a StoreError (API 503), not a crash."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise StoreError(f"the database at {url} is unavailable: {exc.orig}",
+                         hint="check that the database server is up and reachable; "
+                         "retry the request") from exc
