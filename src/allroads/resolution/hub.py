@@ -547,8 +547,7 @@ class Hub:
         if profile is None:
             raise NotFound(f"{entity.public_id} has no profile")
         account = tx.entity(entity.account_id) if entity.account_id else None
-        view = entity_view(profile, account_public_id=account.public_id if account else None)
-        return view
+        return entity_view(profile, account_public_id=account.public_id if account else None)
 
 
 def _encode_cursor(last_id: int) -> str:

@@ -386,9 +386,8 @@ def _write_record(u: Unit, etype: EntityType, p: Prepared, record: RecordRow | N
         tx.add_identifiers(tenant, etype.value, record.id, after - before, u.now, blocked)
         if record.entity_id != target.id:
             current = tx.entity(record.entity_id)
-            if current is not None and current.status == "merged":
-                pass  # the merge already moved this record
-            else:
+            # Unless this call merged that entity away (the merge moved the record already):
+            if current is None or current.status != "merged":
                 tx.end_links([record.id], u.now)
                 tx.add_link(tenant, record.id, target.id, _rule_of(evidence), link_evidence,
                             u.actor.initiator, u.actor.touchpoint, u.now)
