@@ -2,12 +2,14 @@
 
     python benchmarks/bulk_ids_bench.py [--rows 200000] [--db sqlite|postgres|both]
 
-Inserts `--rows` entities in batches of 5000, each batch one transaction, both ways:
-  allocate   ids from max(id) (SQLite, under the writer lock) or a block of nextval()
-             (PostgreSQL), then a plain executemany (what store/bulk.py does);
-  returning  executemany of INSERT ... RETURNING id (SQLAlchemy "insertmanyvalues",
-             sort_by_parameter_order=True so ids come back in input order).
-Prints rows/s for each. The result decided BulkQueries._allocate_ids.
+Inserts `--rows` entities in batches of 5000, each batch one transaction, three ways:
+  allocate     ids from max(id) (SQLite, under the writer lock) or a block of nextval()
+               (PostgreSQL), then the driver's executemany (SQLite) or COPY (PostgreSQL)
+               with values converted by store/bulk.py: what BulkQueries does;
+  sa_many      the same allocated ids, SQLAlchemy `conn.execute(table.insert(), rows)`;
+  returning    SQLAlchemy executemany of INSERT ... RETURNING id ("insertmanyvalues",
+               sort_by_parameter_order=True so ids come back in input order).
+Prints rows/s for each.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def run(store: Store, rows: int, how: str) -> float:
         with store.write() as tx:
             if how == "allocate":
                 ids = tx.insert_entities(batch)
+            elif how == "sa_many":
+                ids = tx._allocate_ids(entities, n)
+                tx.conn.execute(entities.insert(), [
+                    {"id": i, "tenant_id": e.tenant_id, "entity_type": e.entity_type,
+                     "public_id": e.public_id, "status": "active", "account_id": None,
+                     "created_at": e.now, "updated_at": e.now}
+                    for i, e in zip(ids, batch, strict=True)])
             else:
                 result = tx.conn.execute(
                     entities.insert().returning(entities.c.id, sort_by_parameter_order=True),
@@ -70,7 +79,7 @@ def main() -> None:
     ap.add_argument("--pg-url", default=DEFAULT_PG_URL)
     args = ap.parse_args()
     for backend in ("sqlite", "postgres") if args.db == "both" else (args.db,):
-        for how in ("allocate", "returning"):
+        for how in ("allocate", "sa_many", "returning"):
             if backend == "sqlite":
                 tmp = tempfile.mkdtemp()
                 url = f"sqlite:///{tmp}/ids.db"

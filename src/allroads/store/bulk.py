@@ -5,16 +5,20 @@ Used by `resolution.bulk` inside one `store.write()` transaction per batch:
     with store.write() as tx:
         known = tx.existing_records(tenant, "person", keys)        # one statement
         hits = tx.identifier_hits(tenant, "person", pairs)         # one statement
-        entity_ids = tx.insert_entities(new_entities)              # executemany
+        entity_ids = tx.insert_entities(new_entities)              # ids in input order
         ...
 
 Look-ups pass the whole batch as one parameter (a JSON array read by `json_each` on SQLite,
 two text arrays read by `unnest` on PostgreSQL), so one statement serves any batch size,
-far below SQLite's limit on bound parameters. Inserts are `executemany` with ids
-pre-allocated per batch (`_allocate_ids`): on SQLite the next rowids under the writer lock,
-on PostgreSQL a block of `nextval`s. Measured against INSERT ... RETURNING
-(benchmarks/bulk_ids_bench.py), pre-allocation is faster on both and keeps the ids in input
-order.
+far below SQLite's limit on bound parameters, and probes the unique indexes row by row.
+
+Inserts get their ids allocated up front (`_allocate_ids`: on SQLite the next rowids, under
+the writer lock; on PostgreSQL a block of `nextval`s), which keeps them in input order and
+needs no RETURNING. The rows then go below SQLAlchemy's per-value type processing, which
+cost more than the database itself: values are converted here exactly as the column types
+of schema.py store them (UTC times, JSON text, booleans) and written by the driver, with
+`executemany` on SQLite and `COPY` on PostgreSQL. benchmarks/bulk_ids_bench.py measures this
+against SQLAlchemy's `INSERT ... RETURNING id` executemany.
 """
 
 from __future__ import annotations
@@ -239,10 +243,7 @@ class BulkQueries(TxBase):
         with self.conn.begin_nested():
             yield
 
-    # How rows reach the database -------------------------------------------------------
-    # Below SQLAlchemy's types, for speed: the values are converted here exactly as the
-    # column types of schema.py store them (UTCDateTime, JSONType, Boolean), then written
-    # by the driver: PostgreSQL COPY, SQLite executemany.
+    # How rows reach the database (see the module docstring) --------------------------
     def _ts(self, value: dt.datetime) -> Any:
         # A row's many columns share one time: convert it once.
         last = self.__dict__.get("_ts_last")
