@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from people import body, request
-from pgdb import DEFAULT_PG_URL, database_url, fresh_pg_database, server_settings
+from pgdb import DEFAULT_PG_URL, fresh_pg_database, server_settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -73,7 +73,7 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         pristine_db = f"{PG_DB}_{args.people}_pristine"
         sidecar = data / f"{pristine_db}.load.json"
         if args.reuse and _pg_exists(args.pg_url, pristine_db):
-            url = _pg_copy(args.pg_url, pristine_db, PG_DB)
+            url = fresh_pg_database(args.pg_url, PG_DB, template=pristine_db)
             return url, _reused(sidecar, pristine_db)
         url = fresh_pg_database(args.pg_url, PG_DB)
     store = Store(url)
@@ -122,7 +122,7 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         if backend == "sqlite":
             shutil.copy(path, pristine)
         else:
-            _pg_copy(args.pg_url, PG_DB, pristine_db)
+            fresh_pg_database(args.pg_url, pristine_db, template=PG_DB)
         sidecar.write_text(json.dumps(figures, indent=2) + "\n")
     return url, figures
 
@@ -157,17 +157,6 @@ def _pg_exists(server_url: str, name: str) -> bool:
                              {"n": name}).first()
     engine.dispose()
     return found is not None
-
-
-def _pg_copy(server_url: str, source: str, target: str) -> str:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
-    engine.dispose()
-    return database_url(server_url, target)
 
 
 # (b) serve --------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ import sqlalchemy as sa
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/postgres"
 
 
-def fresh_pg_database(server_url: str, name: str) -> str:
-    """Drop and create database `name` on the server of `server_url`; its URL."""
+def fresh_pg_database(server_url: str, name: str, template: str | None = None) -> str:
+    """Drop and create database `name` (a copy of `template`, if given) on the server of
+    `server_url`; its URL."""
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
     admin.dispose()
     return database_url(server_url, name)
 
