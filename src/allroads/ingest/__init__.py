@@ -1,0 +1,1 @@
+"""Ingest: the import pipeline (files in, customers resolved, every row accounted for)."""
