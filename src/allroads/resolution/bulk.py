@@ -320,7 +320,8 @@ class _Loader:
             if p.received:
                 attributes["_received"] = p.received
             versions.append(NewVersion(rid, attributes, p.identifiers, r.actor.touchpoint,
-                                       r.actor.initiator, r.now))
+                                       r.actor.initiator, r.now,
+                                       import_id=r.actor.import_id))
             blocked = set(p.blocked)
             index_rows.extend(
                 NewIdentifier(tenant, r.etype.value, k, v, rid, (k, v) in blocked, r.now)

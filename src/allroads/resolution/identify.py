@@ -372,14 +372,15 @@ def _write_record(u: Unit, etype: EntityType, p: Prepared, record: RecordRow | N
         record_id = tx.insert_record(tenant, etype.value, p.source, p.source_key, target.id,
                                      p.content_hash, u.now)
         tx.add_version(record_id, 1, attributes, p.identifiers, p.content_hash,
-                       u.actor.touchpoint, u.actor.initiator, u.now)
+                       u.actor.touchpoint, u.actor.initiator, u.now, u.actor.import_id)
         tx.add_identifiers(tenant, etype.value, record_id, _pairs(p.identifiers), u.now,
                            blocked)
         tx.add_link(tenant, record_id, target.id, _rule_of(evidence), link_evidence,
                     u.actor.initiator, u.actor.touchpoint, u.now)
     else:
         tx.add_version(record.id, record.current_version + 1, attributes, p.identifiers,
-                       p.content_hash, u.actor.touchpoint, u.actor.initiator, u.now)
+                       p.content_hash, u.actor.touchpoint, u.actor.initiator, u.now,
+                       u.actor.import_id)
         before = tx.active_identifiers(record.id)
         after = set(_pairs(p.identifiers))
         tx.remove_identifiers(record.id, before - after, u.now)

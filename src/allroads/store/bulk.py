@@ -75,6 +75,7 @@ class NewVersion:
     initiator: str
     now: dt.datetime
     version: int = 1
+    import_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -183,9 +184,9 @@ class BulkQueries(TxBase):
     def insert_versions(self, rows: Sequence[NewVersion]) -> None:
         ts, js = self._ts, _json
         self._write(record_versions, ("record_id", "version", "attributes", "identifiers",
-                                      "received_at", "touchpoint", "initiator"),
+                                      "received_at", "touchpoint", "initiator", "import_id"),
                     [(r.record_id, r.version, js(r.attributes), js(r.identifiers), ts(r.now),
-                      r.touchpoint, r.initiator) for r in rows])
+                      r.touchpoint, r.initiator, r.import_id) for r in rows])
 
     def stored_versions(self, rows: Sequence[NewVersion]) -> dict[int, tuple[Any, Any]]:
         """record id -> (attributes, identifiers) of these just-inserted versions exactly as

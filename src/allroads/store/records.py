@@ -75,11 +75,11 @@ class RecordQueries(TxBase):
 
     def add_version(self, record_id: int, version: int, attributes: dict[str, Any],
                     identifiers: dict[str, Any], content_hash: str, touchpoint: str,
-                    initiator: str, now: dt.datetime) -> None:
+                    initiator: str, now: dt.datetime, import_id: str | None = None) -> None:
         self.conn.execute(_INSERT_VERSION, {
             "record_id": record_id, "version": version, "attributes": attributes,
             "identifiers": identifiers, "received_at": now, "touchpoint": touchpoint,
-            "initiator": initiator})
+            "initiator": initiator, "import_id": import_id})
         if version > 1:
             self.conn.execute(_SET_CURRENT, {"b_id": record_id, "b_version": version,
                                              "b_hash": content_hash, "b_now": now})

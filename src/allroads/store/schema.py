@@ -136,6 +136,7 @@ record_versions = sa.Table(
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Column("touchpoint", sa.String(32), nullable=False),
     sa.Column("initiator", sa.String(200), nullable=False),
+    sa.Column("import_id", sa.String(40), nullable=True, index=True),
     sa.UniqueConstraint("record_id", "version"),
 )
 
@@ -276,4 +277,157 @@ review_items = sa.Table(
     sa.Column("resolved_at", UTCDateTime(), nullable=True),
     sa.Column("resolved_by", sa.String(200), nullable=True),
     sa.Index("ix_review_items_tenant_status", "tenant_id", "status"),
+)
+
+# Imports -----------------------------------------------------------------------------
+# An import job: the file, its profile and template, where it is, and what it did.
+imports = sa.Table(
+    "imports",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("profile", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("template_name", sa.String(200), nullable=True),
+    sa.Column("template", JSONType, nullable=False),
+    sa.Column("filename", sa.String(500), nullable=False),
+    sa.Column("file_path", sa.String(1000), nullable=False),
+    sa.Column("file_sha256", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+    sa.Column("file_info", JSONType, nullable=False),
+    # uploaded → validating → validated → committing → committed (or failed, undone)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("dry_run", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("auto_commit", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("total_rows", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("validated_rows", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("committed_rows", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("counts", JSONType, nullable=False),
+    sa.Column("columns", JSONType, nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("initiator", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
+    sa.Column("validated_at", UTCDateTime(), nullable=True),
+    sa.Column("committed_at", UTCDateTime(), nullable=True),
+    sa.Column("undone_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_imports_tenant_created", "tenant_id", "created_at"),
+    sa.Index("ix_imports_status", "status"),
+)
+
+# Staging: one row per data row of the file, parsed and checked, until (and after) commit.
+import_rows = sa.Table(
+    "import_rows",
+    metadata,
+    _fk("import_id", "imports.id"),
+    sa.Column("row_number", sa.Integer(), nullable=False),
+    # valid | rejected | committed | failed
+    sa.Column("status", sa.String(16), nullable=False),
+    # create | update | unchanged | rejected (the preview), then what commit did
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("cells", JSONType, nullable=False),
+    sa.Column("issues", JSONType, nullable=False),
+    sa.Column("entity_public_id", sa.String(40), nullable=True),
+    sa.PrimaryKeyConstraint("import_id", "row_number"),
+)
+
+import_templates = sa.Table(
+    "import_templates",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("profile", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("tenant_id", "profile", "name"),
+)
+
+# Tenant-wide import settings (e.g. the mobile regex), one JSON document per tenant.
+import_settings = sa.Table(
+    "import_settings",
+    metadata,
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id"),
+)
+
+# Reference and loyalty tables the import profiles fill ---------------------------------
+stores = sa.Table(
+    "stores",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("code", sa.String(100), nullable=False),
+    sa.Column("external_id", sa.String(100), nullable=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("city", sa.String(200), nullable=False, server_default=""),
+    sa.Column("import_id", sa.String(40), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("tenant_id", "code"),
+    sa.Index("ix_stores_external", "tenant_id", "external_id"),
+)
+
+card_series = sa.Table(
+    "card_series",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("code", sa.String(50), nullable=False),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("import_id", sa.String(40), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("tenant_id", "code"),
+)
+
+cards = sa.Table(
+    "cards",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("number", sa.String(100), nullable=False),
+    sa.Column("series_code", sa.String(50), nullable=False),
+    _fk("entity_id", "entities.id", nullable=True, index=True),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("import_id", sa.String(40), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("tenant_id", "number"),
+)
+
+coupon_redemptions = sa.Table(
+    "coupon_redemptions",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("series_id", sa.String(100), nullable=False),
+    sa.Column("code", sa.String(100), nullable=False),
+    _fk("entity_id", "entities.id", nullable=True, index=True),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("import_id", sa.String(40), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("tenant_id", "series_id", "code"),
+)
+
+lifecycle_events = sa.Table(
+    "lifecycle_events",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("reference_id", sa.String(200), nullable=False),
+    _fk("entity_id", "entities.id", nullable=True, index=True),
+    sa.Column("data", JSONType, nullable=False),
+    sa.Column("import_id", sa.String(40), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("tenant_id", "reference_id"),
 )
