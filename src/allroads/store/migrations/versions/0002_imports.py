@@ -8,9 +8,9 @@ Create Date: 2026-11-23 14:26:18.164665
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import Text
-from alembic import op
 
 import allroads.store.schema
 
