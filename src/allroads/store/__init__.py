@@ -1,5 +1,6 @@
 """The store: the one place that talks to the database (SQLite or PostgreSQL)."""
 
+from allroads.store.imports import ImportedVersion, ImportRow, StagedRow, TemplateRow
 from allroads.store.rows import (
     ApiKeyRow,
     ChangeRow,
@@ -20,7 +21,25 @@ from allroads.store.rows import (
 from allroads.store.store import Store, Tx
 
 __all__ = [
-    "ApiKeyRow", "ChangeRow", "DecisionRow", "EntityRow", "IdentifierHit", "IdentifierRow",
-    "LinkRow", "MergeRow", "NewChange", "ProfileRow", "RecordRow", "RecordVersionRow",
-    "SourceRow", "Store", "StoredResponse", "TenantRow", "Tx",
+    "ApiKeyRow",
+    "ChangeRow",
+    "DecisionRow",
+    "EntityRow",
+    "IdentifierHit",
+    "IdentifierRow",
+    "ImportRow",
+    "ImportedVersion",
+    "LinkRow",
+    "MergeRow",
+    "NewChange",
+    "ProfileRow",
+    "RecordRow",
+    "RecordVersionRow",
+    "SourceRow",
+    "StagedRow",
+    "Store",
+    "StoredResponse",
+    "TemplateRow",
+    "TenantRow",
+    "Tx",
 ]

@@ -25,15 +25,17 @@ from allroads.store.dialect import dialect_for
 from allroads.store.engine import make_engine
 from allroads.store.entities import EntityQueries
 from allroads.store.identifiers import IdentifierQueries
+from allroads.store.imports import ImportQueries
 from allroads.store.links import LinkQueries
 from allroads.store.profiles import ProfileQueries
 from allroads.store.records import RecordQueries
+from allroads.store.references import ReferenceQueries
 from allroads.store.requests import RequestQueries
 from allroads.store.tenants import TenantQueries
 
 
 class Tx(TenantQueries, EntityQueries, RecordQueries, IdentifierQueries, LinkQueries,
-         ProfileQueries, RequestQueries, BulkQueries):
+         ProfileQueries, RequestQueries, ImportQueries, BulkQueries, ReferenceQueries):
     """One database transaction with every query the layers above may run."""
 
 
