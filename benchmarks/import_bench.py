@@ -1,0 +1,554 @@
+"""The import benchmark: a dirty 1M-row people CSV through `allroads import`, against a raw load.
+
+    python benchmarks/import_bench.py                          # 1,000,000 rows, SQLite
+    python benchmarks/import_bench.py --rows 100000 --db postgres --reuse
+    python benchmarks/import_bench.py --rows 100000 --skip-import   # the raw load only
+
+Steps: (1) generate the CSV, its stored people and its manifest (benchmarks/import_data.py),
+or reuse them from benchmarks/data/ (--reuse); (2) a fresh database (benchmarks/data/*.db or
+the PostgreSQL database `allroads_import_bench`), tenant `bench` (default region US) holding
+the stored people, loaded by bulk_seed (with --reuse, a copy of the last one kept); (3) the
+import, IMPORT_COMMAND as a child process over that database: wall time, rows/s, and peak
+memory (RSS of the child and its descendants, sampled from /proc, and the child's own
+ru_maxrss); (4) a raw load of the same CSV into a plain text table of the same database, no
+validation (SQLite: csv.reader + executemany in one transaction; PostgreSQL: COPY FROM
+STDIN, format csv); (5) results/import_<db>.json and a Markdown table. See
+benchmarks/README.md, "The import benchmark".
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from identify_bench import git_commit, machine
+from import_data import (
+    COLUMNS,
+    REGION,
+    SOURCE,
+    TENANT,
+    VERSION,
+    Shares,
+    default_out,
+    existing_requests,
+    generate,
+    open_csv,
+    sidecars,
+)
+from pgdb import DEFAULT_PG_URL, fresh_pg_database, server_settings
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# The import under test, one child process; {file} is the CSV. The database is chosen by
+# ALLROADS_DATABASE_URL and the tenant by ALLROADS_TENANT (both set for the child). It must
+# exit 0; with --json it prints a JSON summary on stdout (read when it parses).
+IMPORT_COMMAND = ("allroads", "import", "{file}", "--profile", "people", "--source", SOURCE,
+                  "--match-on", "mobile", "--yes", "--json")
+# Run before the import (untimed) when the import checks store codes against a stores table
+# that must be filled first; {stores} is a CSV "Store Code,External Id,Name". None: nothing.
+STORES_COMMAND: tuple[str, ...] | None = None
+
+PG_DB = "allroads_import_bench"
+RAW_TABLE = "raw_people_import"
+RAW_BATCH = 10_000
+SAMPLE_S = 0.1
+TARGETS = {"rows": 1_000_000, "db": "sqlite", "seconds_max": 40.0, "peak_rss_mb_max": 1536.0,
+           "ratio_goal_max": 5.0}
+
+
+# (1) data ---------------------------------------------------------------------------------
+def data_files(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
+    """The CSV and its manifest, generated or (--reuse, same parameters) kept from before."""
+    out = default_out(args.rows, args.seed, args.gzip)
+    manifest_path, existing = sidecars(out)
+    if args.reuse and out.exists() and existing.exists() and manifest_path.exists():
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        if manifest.get("version") == VERSION and manifest["counts"]["rows"] == args.rows:
+            print(f"  reusing {out.relative_to(ROOT)}", flush=True)
+            return out, {**manifest, "reused": True}
+    print(f"## generating {args.rows:,} rows (seed {args.seed})", flush=True)
+    manifest = generate(args.rows, out, seed=args.seed, shares=Shares())
+    print(f"  wrote {out.relative_to(ROOT)} in {manifest['seconds']} s", flush=True)
+    return out, manifest
+
+
+def stores_csv(out: Path, manifest: dict[str, Any]) -> Path:
+    path = out.with_name(f"import_stores_s{manifest['seed']}.csv")
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(("Store Code", "External Id", "Name"))
+        for code in manifest["stores"]:
+            w.writerow((code, f"ext-{code.lower()}", f"Store {code}"))
+    return path
+
+
+# (2) database -----------------------------------------------------------------------------
+def fresh_database(args: argparse.Namespace, csv_path: Path) -> tuple[str, dict[str, Any]]:
+    """A fresh database holding the file's stored people; its URL and how the load went."""
+    data = HERE / "data"
+    key = f"import_{args.rows}_s{args.seed}"
+    sidecar = data / f"{key}.{args.db}.preload.json"
+    if args.db == "sqlite":
+        path = data / f"{key}.db"
+        pristine = data / f"{key}.pristine.db"
+        url = f"sqlite:///{path}"
+        remove_sqlite(path)
+        if args.reuse and pristine.exists() and sidecar.exists():
+            shutil.copy(pristine, path)
+            return url, {**json.loads(sidecar.read_text()), "reused_copy_of": pristine.name}
+    else:
+        pristine_db = f"{PG_DB}_{args.rows}_s{args.seed}_pristine"
+        if args.reuse and sidecar.exists() and pg_exists(args.pg_url, pristine_db):
+            url = fresh_pg_database(args.pg_url, PG_DB, template=pristine_db)
+            return url, {**json.loads(sidecar.read_text()), "reused_copy_of": pristine_db}
+        url = fresh_pg_database(args.pg_url, PG_DB)
+    figures = preload(url, sidecars(csv_path)[1], args.batch_size)
+    if args.db == "sqlite":
+        shutil.copy(path, pristine)
+    else:
+        fresh_pg_database(args.pg_url, pristine_db, template=PG_DB)
+    sidecar.write_text(json.dumps(figures, indent=2) + "\n")
+    return url, figures
+
+
+def preload(url: str, existing: Path, batch_size: int = 5000) -> dict[str, Any]:
+    """Migrate the database at `url`, create tenant `bench` (region US) and source `shop`,
+    and bulk_seed the stored people; then checkpoint (SQLite) or VACUUM ANALYZE."""
+    from allroads.domain.types import Actor
+    from allroads.resolution.bulk import seed
+    from allroads.resolution.hub import Hub
+    from allroads.store import Store
+
+    store = Store(url)
+    try:
+        store.migrate()
+        hub = Hub(store)
+        tenant = hub.ensure_tenant(TENANT, default_region=REGION)
+        actor = Actor(tenant.id, "import-bench", "import", tenant.default_region)
+        hub.set_source(actor, SOURCE, 50, "loyalty shop exports (import benchmark)")
+        started = time.perf_counter()
+        report = seed(store, actor, existing_requests(existing), batch_size=batch_size)
+        seconds = time.perf_counter() - started
+        with store.engine.connect() as conn:
+            if url.startswith("sqlite"):
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                    "VACUUM ANALYZE")
+    finally:
+        store.close()
+    return {"people": report.processed, "seeded": report.seeded, "routed": report.routed,
+            "seconds": round(seconds, 1),
+            "people_per_s": round(report.processed / seconds) if seconds else None,
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def pg_exists(server_url: str, name: str) -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server_url)
+    with engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                             {"n": name}).first()
+    engine.dispose()
+    return found is not None
+
+
+# (3) the import ---------------------------------------------------------------------------
+def allroads_executable() -> str:
+    """The `allroads` script beside this Python (a venv), else the one on PATH."""
+    beside = Path(sys.executable).parent / "allroads"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("allroads")
+    if found is None:
+        raise SystemExit("the `allroads` command is not installed: run `pip install -e .` in "
+                         f"{ROOT} (in the Python that runs this benchmark)")
+    return found
+
+
+def check_import_command() -> None:
+    """Fail early, and clearly, when `allroads import` does not exist yet."""
+    exe = allroads_executable()
+    done = subprocess.run([exe, IMPORT_COMMAND[1], "--help"], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        lines = [ln.strip(" │╭╮╰╯─") for ln in (done.stderr or done.stdout).splitlines()]
+        said = " ".join(ln for ln in lines[-4:] if ln and ln.strip("─ ") != "Error")
+        raise SystemExit(
+            f"`allroads {IMPORT_COMMAND[1]}` is not available ({exe} exited "
+            f"{done.returncode}: {said}).\n"
+            "Install the version of allroads that has it, adjust IMPORT_COMMAND at the top of "
+            "benchmarks/import_bench.py, or measure the raw load alone with --skip-import.")
+
+
+def child_env(url: str) -> dict[str, str]:
+    return {**os.environ, "ALLROADS_DATABASE_URL": url, "ALLROADS_TENANT": TENANT}
+
+
+def run_stores(url: str, stores: Path) -> None:
+    if STORES_COMMAND is None:
+        return
+    cmd = [allroads_executable() if a == "allroads" else a.format(stores=stores)
+           for a in STORES_COMMAND]
+    done = subprocess.run(cmd, env=child_env(url), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"loading the stores failed ({done.returncode}): {' '.join(cmd)}\n"
+                         f"{done.stderr[-2000:]}")
+
+
+class TreeMemory:
+    """Samples the memory of a process and its descendants from /proc and keeps the peak:
+    the sum of their PSS (proportional set size: a page shared by forked workers counts
+    once in all, not once per process). Linux only."""
+
+    def __init__(self, pid: int, every: float = SAMPLE_S) -> None:
+        self.pid, self.every = pid, every
+        self.peak_kb = 0
+        self.peak_processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total, count = self.sample()
+            if total > self.peak_kb:
+                self.peak_kb, self.peak_processes = total, count
+            self._stop.wait(self.every)
+
+    def sample(self) -> tuple[int, int]:
+        """(KiB of PSS summed over the tree, processes in the tree)."""
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        stat = f.read()
+                except OSError:
+                    continue
+                ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+        total, count, stack, seen = 0, 0, [self.pid], set()
+        while stack:
+            pid = stack.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            stack.extend(children.get(pid, []))
+            kb = pss_kb(pid)
+            if kb is not None:
+                total, count = total + kb, count + 1
+        return total, count
+
+
+def pss_kb(pid: int) -> int | None:
+    """The PSS of a process in KiB (from smaps_rollup), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def run_import(url: str, csv_path: Path, log: Path,
+               command: tuple[str, ...] = IMPORT_COMMAND) -> dict[str, Any]:
+    """The import `command` over `url`, its stderr to `log`: wall time, peak memory (the
+    whole process tree), CPU time, its summary."""
+    cmd = [allroads_executable() if a == "allroads" else a.format(file=csv_path)
+           for a in command]
+    print(f"  $ {' '.join(cmd)}", flush=True)
+    out: list[bytes] = []
+    with log.open("wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=child_env(url), stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+        reader.start()
+        with TreeMemory(proc.pid) as tree:
+            _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        reader.join()
+    stdout = b"".join(out).decode(errors="replace")
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"the import failed (exit {proc.returncode}) after {seconds:.1f} s: "
+                         f"{' '.join(cmd)}\n--- stderr (tail, full log {log}) ---\n{tail}\n"
+                         f"--- stdout (tail) ---\n{stdout[-1500:]}")
+    # ru_maxrss (KiB on Linux): the peak RSS of the largest single process of the tree, exact;
+    # the sampled tree PSS adds up worker processes (and may miss a spike between samples).
+    child_kb = usage.ru_maxrss
+    return {"command": cmd, "seconds": round(seconds, 2),
+            "peak_rss_mb": round(max(tree.peak_kb, child_kb) / 1024, 1),
+            "peak_pss_sampled_tree_mb": round(tree.peak_kb / 1024, 1),
+            "peak_rss_max_process_mb": round(child_kb / 1024, 1),
+            "processes_at_peak": tree.peak_processes,
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "summary": parse_summary(stdout), "stdout_tail": stdout[-2000:]}
+
+
+def parse_summary(stdout: str) -> dict[str, Any] | None:
+    """The JSON summary the import printed: the whole stdout, or its last JSON object line."""
+    text = stdout.strip()
+    candidates = [text, *reversed(text.splitlines())]
+    start = text.find("{")
+    if start > 0:
+        candidates.insert(1, text[start:])
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+# Names the summary might give each count; the first one present is compared.
+COUNT_NAMES = {"expected_created": ("created", "create", "creates", "new"),
+               "expected_existing": ("updated+unchanged", "matched", "existing"),
+               "expected_rejected": ("rejected", "reject", "errors", "invalid")}
+
+
+def check_counts(summary: dict[str, Any] | None, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The import's counts beside the manifest's true counts (where the summary has them)."""
+    if not summary:
+        return {}
+    counts = summary.get("counts") if isinstance(summary.get("counts"), dict) else summary
+    assert isinstance(counts, dict)
+    out: dict[str, Any] = {}
+    for expected, names in COUNT_NAMES.items():
+        for name in names:
+            parts = name.split("+")
+            if all(isinstance(counts.get(p), int) for p in parts):
+                got = sum(counts[p] for p in parts)
+                want = manifest["counts"][expected]
+                out[expected] = {"as": name, "expected": want, "got": got, "ok": got == want}
+                break
+    return out
+
+
+# (4) the raw load -------------------------------------------------------------------------
+@dataclass
+class RawLoad:
+    method: str
+    rows: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "rows": self.rows, "seconds": round(self.seconds, 2),
+                "rows_per_s": round(self.rows / self.seconds) if self.seconds else None}
+
+
+def raw_columns() -> list[str]:
+    return [c.lower().replace(" ", "_") for c in COLUMNS]
+
+
+def raw_load(url: str, csv_path: Path) -> RawLoad:
+    """Load the CSV's rows as text into a plain table (RAW_TABLE, replaced) of the database
+    at `url`, without validation; timed from the first read to the commit."""
+    if url.startswith("sqlite:///"):
+        return raw_load_sqlite(Path(url.removeprefix("sqlite:///").split("?", 1)[0]), csv_path)
+    return raw_load_postgres(url, csv_path)
+
+
+def raw_load_sqlite(path: Path, csv_path: Path) -> RawLoad:
+    """csv.reader + executemany, batches of RAW_BATCH rows in one transaction, with the
+    store's journal settings (WAL, synchronous=NORMAL)."""
+    cols = raw_columns()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+        insert = (f"INSERT INTO {RAW_TABLE} ({', '.join(cols)}) "
+                  f"VALUES ({', '.join('?' * len(cols))})")
+        rows = 0
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"CREATE TABLE {RAW_TABLE} ({', '.join(c + ' TEXT' for c in cols)})")
+        with open_csv(csv_path) as f:
+            reader = csv.reader(f)
+            next(reader)
+            while True:
+                batch = [r for _, r in zip(range(RAW_BATCH), reader, strict=False)]
+                if not batch:
+                    break
+                conn.executemany(insert, batch)
+                rows += len(batch)
+        conn.execute("COMMIT")
+        seconds = time.perf_counter() - started
+    finally:
+        conn.close()
+    return RawLoad("sqlite3 csv.reader + executemany, one transaction", rows, seconds)
+
+
+def raw_load_postgres(url: str, csv_path: Path) -> RawLoad:
+    """COPY ... FROM STDIN (FORMAT csv, HEADER): the file's bytes streamed to the server,
+    which parses them; one transaction."""
+    import psycopg
+    import sqlalchemy as sa
+
+    cols = raw_columns()
+    conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(
+        hide_password=False)
+    opener = gzip.open if csv_path.name.endswith(".gz") else open
+    with psycopg.connect(conninfo) as conn:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {RAW_TABLE} ({', '.join(c + ' text' for c in cols)})")
+            with opener(csv_path, "rb") as f, cur.copy(
+                    f"COPY {RAW_TABLE} ({', '.join(cols)}) FROM STDIN "
+                    "WITH (FORMAT csv, HEADER true)") as copy:
+                while chunk := f.read(1 << 20):
+                    copy.write(chunk)
+            rows = cur.rowcount
+        conn.commit()
+        seconds = time.perf_counter() - started
+    return RawLoad("COPY FROM STDIN (format csv), one transaction", rows, seconds)
+
+
+# (5) report -------------------------------------------------------------------------------
+def targets(rows: int, db: str, imported: dict[str, Any] | None, ratio: float | None
+            ) -> dict[str, Any]:
+    """The issue's targets, and whether this run meets them (they apply to 1M rows, SQLite)."""
+    out: dict[str, Any] = {**TARGETS, "apply": rows == TARGETS["rows"] and db == TARGETS["db"]}
+    if imported is not None:
+        out["met"] = {"seconds": imported["seconds"] <= TARGETS["seconds_max"],
+                      "peak_rss": imported["peak_rss_mb"] <= TARGETS["peak_rss_mb_max"],
+                      "ratio_goal": ratio is not None and ratio <= TARGETS["ratio_goal_max"]}
+    return out
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = ["| database | rows | import s | rows/s | peak RSS MB | raw load s | raw rows/s "
+             "| ratio | created / existing / rejected (expected) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        imp, raw, counts = r.get("import"), r["raw"], r["data"]["counts"]
+        expected = (f"{counts['expected_created']:,} / {counts['expected_existing']:,} / "
+                    f"{counts['expected_rejected']:,}")
+        got = r.get("counts_check") or {}
+        if got:
+            expected = " / ".join(f"{v['got']:,}{'' if v['ok'] else ' ✗'}" for v in got.values()) \
+                + f" ({expected})"
+        cells = ([f"{imp['seconds']}", f"{r['rows_per_s']:,}", f"{imp['peak_rss_mb']}"]
+                 if imp else ["-", "-", "-"])
+        ratio = f"{r['ratio']}x" if imp else "-"
+        lines.append(f"| {r['db']} | {r['rows']:,} | {' | '.join(cells)} | {raw['seconds']} "
+                     f"| {raw['rows_per_s']:,} | {ratio} | {expected} |")
+    return "\n".join(lines)
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.skip_import:
+        check_import_command()
+    csv_path, manifest = data_files(args)
+    print(f"## {args.db}: fresh database, preloading {manifest['counts']['existing']:,} "
+          "stored people", flush=True)
+    url, preloaded = fresh_database(args, csv_path)
+    print(f"  {preloaded}", flush=True)
+    imported = None
+    if not args.skip_import:
+        run_stores(url, stores_csv(csv_path, manifest))
+        print(f"## {args.db}: import of {args.rows:,} rows", flush=True)
+        imported = run_import(url, csv_path, HERE / "data" / f"import_{args.db}.stderr.log")
+        print(f"  {imported['seconds']} s, peak RSS {imported['peak_rss_mb']} MB", flush=True)
+    print(f"## {args.db}: raw load of the same rows", flush=True)
+    raw = raw_load(url, csv_path).as_dict()
+    print(f"  {raw['seconds']} s ({raw['rows_per_s']:,} rows/s)", flush=True)
+    if raw["rows"] != args.rows:
+        raise SystemExit(f"the raw load read {raw['rows']} rows, the file has {args.rows}")
+    ratio = round(imported["seconds"] / raw["seconds"], 1) if imported else None
+    result: dict[str, Any] = {
+        "benchmark": "import", "db": args.db, "rows": args.rows,
+        "seconds": imported["seconds"] if imported else None,
+        "rows_per_s": round(args.rows / imported["seconds"]) if imported else None,
+        "peak_rss_mb": imported["peak_rss_mb"] if imported else None,
+        "raw_seconds": raw["seconds"], "ratio": ratio,
+        "targets": targets(args.rows, args.db, imported, ratio),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": git_commit(),
+        "machine": machine(),
+        "database": server_settings(url) if args.db == "postgres" else {
+            "journal_mode": "wal", "synchronous": "NORMAL", "sqlite": sqlite3.sqlite_version},
+        "data": {"file": csv_path.name, "bytes": csv_path.stat().st_size, "gzip": args.gzip,
+                 "seed": args.seed, "region": manifest["region"],
+                 "counts": manifest["counts"],
+                 "duplicates_by_field": manifest["duplicates_by_field"],
+                 "existing_by_source": manifest["existing_by_source"],
+                 "mobile_formats": manifest["mobile_formats"],
+                 "generated_s": manifest["seconds"], "reused": manifest.get("reused", False)},
+        "preload": preloaded, "import": imported, "raw": raw,
+        "counts_check": check_counts(imported["summary"], manifest) if imported else None,
+    }
+    out = args.out or (HERE / "results" / f"import_{args.db}.json"
+                       if imported and args.rows == TARGETS["rows"]
+                       else HERE / "data" / f"import_{args.db}_{args.rows}.json")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"  wrote {out}", flush=True)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
+    ap.add_argument("--seed", type=int, default=1, help="the generator's seed")
+    ap.add_argument("--gzip", action="store_true", help="import name.csv.gz instead")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse the generated files and the preloaded database kept in "
+                    "benchmarks/data/ by an earlier run with the same --rows and --seed")
+    ap.add_argument("--skip-import", action="store_true",
+                    help="no import: generate, preload and measure the raw load only")
+    ap.add_argument("--pg-url", default=os.environ.get("ALLROADS_BENCH_PG_URL", DEFAULT_PG_URL),
+                    help=f"any database on the PostgreSQL server; {PG_DB} is created beside it")
+    ap.add_argument("--batch-size", type=int, default=5000, help="bulk_seed batch (preload)")
+    ap.add_argument("--out", type=Path, help="the result JSON (default results/import_<db>"
+                    ".json for a full 1M-row import, else benchmarks/data/)")
+    args = ap.parse_args()
+    results = []
+    for db in (("sqlite", "postgres") if args.db == "both" else (args.db,)):
+        results.append(bench(argparse.Namespace(**{**vars(args), "db": db})))
+    print()
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
