@@ -5,16 +5,21 @@
 `CurrentKey` is the authenticated key (401 without one); the role aliases check its role
 (403): `ReaderKey` (viewer, ingest and up: GET), `IngestKey` (POST /identify),
 `EditorKey` (create, update, delete, merge, crosswalk), `AdminKey` (sources, rules, keys).
+
+Every dependency here is `async def`: FastAPI runs a plain `def` dependency in the thread
+pool, a hop that costs more than the work these do (none of them does I/O, except the
+first look-up of an API key, which alone goes to the thread pool).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from allroads.api.errors import ApiError, Unauthorized
 from allroads.domain.types import Role
@@ -29,12 +34,12 @@ bearer_scheme = HTTPBearer(
 _KEY_HINT = "create a key with `allroads apikey create --tenant <slug> --role viewer`"
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     hub: Hub = request.app.state.hub
     return hub
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -43,8 +48,9 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def authenticate(request: Request) -> Principal:
-    """The principal of the request's bearer key (checked once a request, then cached)."""
+async def authenticate(request: Request) -> Principal:
+    """The principal of the request's bearer key (checked once a request, then cached).
+    A key the Hub remembers costs no store look-up, so no thread-pool hop either."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -58,7 +64,10 @@ def authenticate(request: Request) -> Principal:
         raise Unauthorized(f"the Authorization header must be `Bearer <key>`, got the scheme "
                            f"{scheme[:20]!r}" + ("" if token else " and no key"),
                            hint="send `Authorization: Bearer ar_...`", invalid_token=True)
-    principal = get_hub(request).authenticate(token)
+    hub: Hub = request.app.state.hub
+    principal = hub.known_principal(token)
+    if principal is None:
+        principal = await run_in_threadpool(hub.authenticate, token)
     if principal is None:
         raise Unauthorized(f"the API key {_redact(token)} is unknown or revoked",
                            hint=_KEY_HINT, invalid_token=True)
@@ -72,25 +81,25 @@ def _redact(token: str) -> str:
     return f"ar_{parts[1]}_..." if len(parts) >= 3 and parts[0] == "ar" else "sent"
 
 
-def current_key(request: Request,
+async def current_key(request: Request,
                 _credentials: Annotated[HTTPAuthorizationCredentials | None,
                                         Security(bearer_scheme)]) -> Principal:
     # bearer_scheme only declares the scheme in OpenAPI (Swagger's Authorize button);
     # authenticate() does the checking, with problem+json errors.
-    return authenticate(request)
+    return await authenticate(request)
 
 
 CurrentKey = Annotated[Principal, Depends(current_key)]
 
 
-def reader(principal: CurrentKey) -> Principal:
+async def reader(principal: CurrentKey) -> Principal:
     """Any key that may read: every role (see domain.types.ROLE_PERMISSIONS)."""
     principal.require(Role.VIEWER)
     return principal
 
 
-def requires(needed: Role) -> Callable[[Principal], Principal]:
-    def check(principal: CurrentKey) -> Principal:
+def requires(needed: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    async def check(principal: CurrentKey) -> Principal:
         principal.require(needed)
         return principal
 
@@ -104,9 +113,11 @@ EditorKey = Annotated[Principal, Depends(requires(Role.EDITOR))]
 AdminKey = Annotated[Principal, Depends(requires(Role.ADMIN))]
 
 
-def known_query(request: Request, _principal: CurrentKey) -> None:
+async def known_query(request: Request, _principal: CurrentKey) -> None:
     """A 422 for a query parameter the route does not take (`?cursr=`), instead of ignoring
     it: a misspelled cursor would otherwise return the first page forever."""
+    if not request.query_params:
+        return
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:

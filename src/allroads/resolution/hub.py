@@ -112,10 +112,10 @@ class Hub:
     def authenticate(self, key: str) -> Principal | None:
         """The key's principal, or None. Known keys are remembered for AUTH_CACHE_SECONDS
         (every request authenticates); a revocation elsewhere applies within that time."""
+        known = self.known_principal(key)
+        if known is not None:
+            return known
         digest = hash_key(key)
-        hit = self._principals.get(digest)
-        if hit is not None and time.monotonic() - hit[0] < AUTH_CACHE_SECONDS:
-            return hit[1]
         with self.store.read() as tx:
             row = tx.api_key_by_hash(digest)
             if row is None or row.revoked_at is not None:
@@ -128,6 +128,14 @@ class Hub:
             self._principals.clear()
         self._principals[digest] = (time.monotonic(), principal)
         return principal
+
+    def known_principal(self, key: str) -> Principal | None:
+        """The principal of a key authenticated less than AUTH_CACHE_SECONDS ago, from
+        memory (no store access, so callers on an event loop may call it); else None."""
+        hit = self._principals.get(hash_key(key))
+        if hit is not None and time.monotonic() - hit[0] < AUTH_CACHE_SECONDS:
+            return hit[1]
+        return None
 
     def list_api_keys(self, actor: Actor) -> list[ApiKeyRow]:
         with self.store.read() as tx:
@@ -171,11 +179,13 @@ class Hub:
         return stored
 
     # Resolution -----------------------------------------------------------------------
-    def identify(self, actor: Actor, req: IdentifyRequest) -> IdentifyResult:
-        if req.touchpoint:
-            actor = Actor(actor.tenant_id, actor.initiator, req.touchpoint, actor.region,
-                          actor.import_id)
-        if req.account is None:
+    def identify(self, actor: Actor, req: IdentifyRequest, *, unchanged_checked: bool = False
+                 ) -> IdentifyResult:
+        """Resolve one record. `unchanged_checked`: the caller has just asked
+        `identify_unchanged` (and got None), so go straight to the writer."""
+        actor = self._touchpoint_actor(actor, req)
+        prepared = None
+        if req.account is None and not unchanged_checked:
             with self.store.read() as tx:
                 # The common case, a record sent again unchanged, is answered without
                 # waiting for the writer.
@@ -184,10 +194,27 @@ class Hub:
                 unchanged = unchanged_result(u, req, prepared)
             if unchanged is not None:
                 return unchanged
-        else:
-            prepared = None
         with self.store.write() as tx:
             return identify(self._unit(tx, actor), req, prepared=prepared)
+
+    def identify_unchanged(self, actor: Actor, req: IdentifyRequest) -> IdentifyResult | None:
+        """`identify`'s answer when the record is already stored with exactly this content
+        (a read transaction: it never waits for the writer); None when there is work to do
+        (then call `identify(..., unchanged_checked=True)`). Invalid input raises as
+        `identify` would."""
+        if req.account is not None:
+            return None
+        actor = self._touchpoint_actor(actor, req)
+        with self.store.read() as tx:
+            u = self._unit(tx, actor)
+            return unchanged_result(u, req, prepare(u, req, u.rules(EntityType(req.type))))
+
+    @staticmethod
+    def _touchpoint_actor(actor: Actor, req: IdentifyRequest) -> Actor:
+        if not req.touchpoint:
+            return actor
+        return Actor(actor.tenant_id, actor.initiator, req.touchpoint, actor.region,
+                     actor.import_id)
 
     def resolve(self, actor: Actor, etype: EntityType, *, kind: str | None = None,
                 value: str | None = None, source: str | None = None,

@@ -15,6 +15,9 @@ class Dialect:
     """SQLite: one writer at a time (BEGIN IMMEDIATE), so locks inside a write are free."""
 
     name = "sqlite"
+    # Reads come from a local file and never wait for a writer (WAL): quick enough to run
+    # on an event loop instead of handing them to a thread.
+    local_reads = True
 
     def lock_keys(self, conn: sa.Connection, keys: Iterable[str]) -> None:
         """Serialize writers that touch the same identifier values (no-op: writes are serial)."""
@@ -34,6 +37,7 @@ class PostgresDialect(Dialect):
     """PostgreSQL: concurrent writers, so identifier values take advisory locks."""
 
     name = "postgresql"
+    local_reads = False  # a network round trip: run it off the event loop
 
     def lock_keys(self, conn: sa.Connection, keys: Iterable[str]) -> None:
         ids = sorted({_key_hash(k) for k in keys})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from allroads.api.deps import HubDep, IngestKey
 from allroads.api.idempotency import IdempotencyDep, IdempotentRoute
@@ -26,9 +27,16 @@ def router() -> APIRouter:
     return r
 
 
-def identify(principal: IngestKey, _idempotency: IdempotencyDep, hub: HubDep,
-             body: IdentifyIn) -> dict[str, Any]:
-    result = hub.identify(principal.actor(), to_request(body))
+async def identify(principal: IngestKey, _idempotency: IdempotencyDep, hub: HubDep,
+                   body: IdentifyIn) -> dict[str, Any]:
+    # One thread-pool hop at most. Where reads are local (SQLite), a record sent again
+    # unchanged, the common case, is answered right here from a read transaction; the
+    # writer (which may wait for another writer) always runs in the thread pool.
+    actor, req = principal.actor(), to_request(body)
+    local = hub.store.dialect.local_reads
+    result = hub.identify_unchanged(actor, req) if local else None
+    if result is None:
+        result = await run_in_threadpool(hub.identify, actor, req, unchanged_checked=local)
     return result_view(result)
 
 

@@ -1,0 +1,147 @@
+"""The fast paths of identify, on both databases: the read-only answer for a record sent again
+unchanged, the remembered API key, and where (event loop or thread pool) POST /identify
+touches the store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from allroads.api import create_app
+from allroads.domain.errors import InvalidInput
+from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, Role
+from allroads.resolution.hub import Hub
+from allroads.settings import Settings
+
+
+def person(source_id: str, name: str = "Jane", **identifiers: Any) -> IdentifyRequest:
+    return IdentifyRequest(EntityType.PERSON, "crm", source_id, identifiers, {"name": name})
+
+
+def test_identify_unchanged_answers_only_a_record_stored_with_this_content(
+        hub: Hub, actor: Actor) -> None:
+    req = person("1", email="Jane@Acme.com", phone="(415) 555-2671")
+    assert hub.identify_unchanged(actor, req) is None  # not stored yet
+    created = hub.identify(actor, req)
+    assert created.action is Action.CREATED
+    again = hub.identify_unchanged(actor, req)
+    assert again is not None
+    assert again == hub.identify(actor, req)  # the answer identify gives
+    assert (again.id, again.action) == (created.id, Action.MATCHED)
+    assert again.evidence[0] == {"rule": "source_record", "source": "crm", "source_id": "1",
+                                 "unchanged": True}
+    # Spelled differently, normalized the same: still unchanged.
+    assert hub.identify_unchanged(actor, person("1", email=" jane@ACME.com ",
+                                                phone="+14155552671")) is not None
+    changed = person("1", name="Jane Doe", email="jane@acme.com", phone="+14155552671")
+    assert hub.identify_unchanged(actor, changed) is None
+    written = hub.identify(actor, changed, unchanged_checked=True)
+    assert (written.id, written.action) == (created.id, Action.MATCHED)
+    assert hub.identify_unchanged(actor, changed) is not None
+
+
+def test_identify_unchanged_leaves_records_with_an_account_to_identify(
+        hub: Hub, actor: Actor) -> None:
+    account = IdentifyRequest(EntityType.ACCOUNT, "crm", "acc-1", {"domain": "acme.com"}, {})
+    req = IdentifyRequest(EntityType.PERSON, "crm", "1", {"email": "jane@acme.com"}, {},
+                          account)
+    hub.identify(actor, req)
+    assert hub.identify_unchanged(actor, req) is None
+    assert hub.identify(actor, req).action is Action.MATCHED
+
+
+def test_identify_unchanged_rejects_bad_input_like_identify(hub: Hub, actor: Actor) -> None:
+    bad = person("1", email="not an email")
+    with pytest.raises(InvalidInput) as read_path:
+        hub.identify_unchanged(actor, bad)
+    with pytest.raises(InvalidInput) as write_path:
+        hub.identify(actor, bad)
+    assert read_path.value.message == write_path.value.message
+    assert read_path.value.field == write_path.value.field == "identifiers.email"
+
+
+def test_known_principal_is_remembered_only_after_authentication(hub: Hub) -> None:
+    key, row = hub.create_api_key("acme", Role.INGEST)
+    assert hub.known_principal(key) is None
+    principal = hub.authenticate(key)
+    assert principal is not None and principal.key.id == row.id
+    assert hub.known_principal(key) is principal
+    assert hub.known_principal(key + "x") is None
+    hub.revoke_api_key(principal.actor(), row.id)
+    assert hub.known_principal(key) is None
+    assert hub.authenticate(key) is None
+
+
+@dataclass
+class Transactions:
+    """Every store transaction begun: (thread, write?)."""
+
+    seen: list[tuple[int, bool]] = field(default_factory=list)
+
+    def take(self) -> list[tuple[int, bool]]:
+        out, self.seen = self.seen, []
+        return out
+
+
+@pytest.fixture
+def transactions(hub: Hub) -> Iterator[Transactions]:
+    log = Transactions()
+
+    def begun(conn: sa.Connection) -> None:
+        write = bool(conn.get_execution_options().get("allroads_write", False))
+        log.seen.append((threading.get_ident(), write))
+
+    sa.event.listen(hub.store.engine, "begin", begun)
+    yield log
+    sa.event.remove(hub.store.engine, "begin", begun)
+
+
+async def _loop_thread() -> int:
+    return threading.get_ident()
+
+
+def test_post_identify_touches_the_store_once_and_off_the_loop_only_to_write(
+        hub: Hub, transactions: Transactions) -> None:
+    hub.ensure_tenant("acme", default_region="US")
+    key, _ = hub.create_api_key("acme", Role.INGEST)
+    body = {"type": "person", "source": "crm", "source_id": "7",
+            "identifiers": {"email": "Jane@Acme.com"}, "attributes": {"name": "Jane"}}
+    local = hub.store.dialect.local_reads
+    assert local == (hub.store.backend == "sqlite")
+    with TestClient(create_app(Settings(), hub=hub)) as client:
+        assert client.portal is not None
+        loop = client.portal.call(_loop_thread)
+
+        def post(json: dict[str, Any]) -> dict[str, Any]:
+            res = client.post("/api/v1/identify", json=json,
+                              headers={"Authorization": f"Bearer {key}"})
+            assert res.status_code == 200, res.text
+            out: dict[str, Any] = res.json()
+            return out
+
+        transactions.take()
+        created = post(body)
+        assert created["action"] == "created"
+        first = transactions.take()
+        # The key is looked up once (a read in the pool), then a read and the write.
+        assert [w for _, w in first] == [False, False, True]
+        assert all(thread != loop for thread, _ in first[:1] + first[2:])
+        assert (first[1][0] == loop) is local
+
+        again = post(body)
+        assert (again["id"], again["action"]) == (created["id"], "matched")
+        second = transactions.take()
+        assert [w for _, w in second] == [False]  # the key is remembered: one read, no write
+        assert (second[0][0] == loop) is local
+
+        changed = post({**body, "attributes": {"name": "Jane Doe"}})
+        assert (changed["id"], changed["action"]) == (created["id"], "matched")
+        third = transactions.take()
+        assert [w for _, w in third] == [False, True]
+        assert third[1][0] != loop
