@@ -418,7 +418,7 @@ def raw_load_sqlite(path: Path, csv_path: Path) -> RawLoad:
 
 def raw_load_postgres(url: str, csv_path: Path) -> RawLoad:
     """COPY ... FROM STDIN (FORMAT csv, HEADER): the file's bytes streamed to the server,
-    which parses them; one transaction."""
+    which parses them (empty cells as empty text, as in SQLite); one transaction."""
     import psycopg
     import sqlalchemy as sa
 
@@ -434,8 +434,8 @@ def raw_load_postgres(url: str, csv_path: Path) -> RawLoad:
         with conn.cursor() as cur:
             cur.execute(f"CREATE TABLE {RAW_TABLE} ({', '.join(c + ' text' for c in cols)})")
             with opener(csv_path, "rb") as f, cur.copy(
-                    f"COPY {RAW_TABLE} ({', '.join(cols)}) FROM STDIN "
-                    "WITH (FORMAT csv, HEADER true)") as copy:
+                    f"COPY {RAW_TABLE} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, "
+                    f"HEADER true, FORCE_NOT_NULL ({', '.join(cols)}))") as copy:
                 while chunk := f.read(1 << 20):
                     copy.write(chunk)
             rows = cur.rowcount
