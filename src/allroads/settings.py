@@ -29,6 +29,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_limit_max", "ALLROADS_PAGE_LIMIT_MAX", 500,
             "largest page size a list call may ask for"),
     Setting("pool_size", "ALLROADS_POOL_SIZE", 8, "database connections kept open"),
+    Setting("import_dir", "ALLROADS_IMPORT_DIR", "allroads-imports",
+            "folder where uploaded import files are kept (for validation, commit and replay)"),
+    Setting("import_max_bytes", "ALLROADS_IMPORT_MAX_BYTES", 2 * 1024**3,
+            "largest import file accepted, in bytes (as uploaded; gzip counts compressed)"),
+    Setting("import_max_rows", "ALLROADS_IMPORT_MAX_ROWS", 5_000_000,
+            "most data rows one import file may have"),
+    Setting("import_batch_rows", "ALLROADS_IMPORT_BATCH_ROWS", 2000,
+            "rows validated per batch (commit uses half): one transaction each"),
 )
 
 
@@ -40,6 +48,10 @@ class Settings:
     max_body_bytes: int = 1_048_576
     page_limit_max: int = 500
     pool_size: int = 8
+    import_dir: str = "allroads-imports"
+    import_max_bytes: int = 2 * 1024**3
+    import_max_rows: int = 5_000_000
+    import_batch_rows: int = 2000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

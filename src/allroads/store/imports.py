@@ -25,6 +25,7 @@ from allroads.store.schema import (
     merges,
     record_versions,
     records,
+    review_items,
 )
 
 # Statuses of an import job, in order; `failed` and `undone` end a job too.
@@ -253,7 +254,7 @@ class ImportQueries(BulkQueries):
     def delete_record(self, record_id: int) -> None:
         """Remove a record an import created, with its versions, index rows and links (the
         undo of that import; the row stays in the import's staging)."""
-        for table in (identifiers, links, record_versions):
+        for table in (identifiers, links, record_versions, review_items):
             self.conn.execute(table.delete().where(table.c.record_id == record_id))
         self.conn.execute(records.delete().where(records.c.id == record_id))
 
