@@ -218,6 +218,7 @@ def test_a_failing_import_says_why(tmp_path: Path) -> None:
 def test_the_summary_is_read_tolerantly() -> None:
     assert import_bench.parse_summary('Imported.\n{"created": 1}\n') == {"created": 1}
     assert import_bench.parse_summary('{\n  "created": 2\n}') == {"created": 2}
+    assert import_bench.parse_summary('rows {x}\nDone.\n{\n "created": 4\n}') == {"created": 4}
     assert import_bench.parse_summary("Imported 3 rows") is None
     assert subprocess.run([sys.executable, str(Path(import_bench.__file__)), "--help"],
                           capture_output=True, check=False).returncode == 0
