@@ -61,11 +61,9 @@ ROOT = HERE.parent
 # exit 0; with --json it prints a JSON summary on stdout (read when it parses).
 IMPORT_COMMAND = ("allroads", "import", "{file}", "--profile", "people", "--source", SOURCE,
                   "--match-on", "mobile", "--yes", "--json")
-# Run before the import (untimed) when the import checks store codes against a stores table
-# that must be filled first; {stores} is a CSV "Store Code,External Id,Name". None: nothing.
-STORES_COMMAND: tuple[str, ...] | None = None
 
 PG_DB = "allroads_import_bench"
+PRELOAD_VERSION = 2  # bump when preload() changes what it stores (kept copies are redone)
 RAW_TABLE = "raw_people_import"
 RAW_BATCH = 10_000
 SAMPLE_S = 0.1
@@ -89,19 +87,11 @@ def data_files(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     return out, manifest
 
 
-def stores_csv(out: Path, manifest: dict[str, Any]) -> Path:
-    path = out.with_name(f"import_stores_s{manifest['seed']}.csv")
-    with path.open("w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(("Store Code", "External Id", "Name"))
-        for code in manifest["stores"]:
-            w.writerow((code, f"ext-{code.lower()}", f"Store {code}"))
-    return path
-
-
 # (2) database -----------------------------------------------------------------------------
-def fresh_database(args: argparse.Namespace, csv_path: Path) -> tuple[str, dict[str, Any]]:
-    """A fresh database holding the file's stored people; its URL and how the load went."""
+def fresh_database(args: argparse.Namespace, csv_path: Path, manifest: dict[str, Any]
+                   ) -> tuple[str, dict[str, Any]]:
+    """A fresh database holding the file's stores and stored people; its URL and how the
+    load went."""
     data = HERE / "data"
     key = f"import_{args.rows}_s{args.seed}"
     sidecar = data / f"{key}.{args.db}.preload.json"
@@ -110,16 +100,16 @@ def fresh_database(args: argparse.Namespace, csv_path: Path) -> tuple[str, dict[
         pristine = data / f"{key}.pristine.db"
         url = f"sqlite:///{path}"
         remove_sqlite(path)
-        if args.reuse and pristine.exists() and sidecar.exists():
+        if args.reuse and pristine.exists() and kept(sidecar):
             shutil.copy(pristine, path)
             return url, {**json.loads(sidecar.read_text()), "reused_copy_of": pristine.name}
     else:
         pristine_db = f"{PG_DB}_{args.rows}_s{args.seed}_pristine"
-        if args.reuse and sidecar.exists() and pg_exists(args.pg_url, pristine_db):
+        if args.reuse and kept(sidecar) and pg_exists(args.pg_url, pristine_db):
             url = fresh_pg_database(args.pg_url, PG_DB, template=pristine_db)
             return url, {**json.loads(sidecar.read_text()), "reused_copy_of": pristine_db}
         url = fresh_pg_database(args.pg_url, PG_DB)
-    figures = preload(url, sidecars(csv_path)[1], args.batch_size)
+    figures = preload(url, sidecars(csv_path)[1], manifest["stores"], args.batch_size)
     if args.db == "sqlite":
         shutil.copy(path, pristine)
     else:
@@ -128,10 +118,17 @@ def fresh_database(args: argparse.Namespace, csv_path: Path) -> tuple[str, dict[
     return url, figures
 
 
-def preload(url: str, existing: Path, batch_size: int = 5000) -> dict[str, Any]:
-    """Migrate the database at `url`, create tenant `bench` (region US) and source `shop`,
-    and bulk_seed the stored people; then checkpoint (SQLite) or VACUUM ANALYZE."""
-    from allroads.domain.types import Actor
+def kept(sidecar: Path) -> bool:
+    """Whether a kept preload (its figures in `sidecar`) was made the way preload makes it."""
+    return sidecar.exists() and json.loads(sidecar.read_text()).get("version") == PRELOAD_VERSION
+
+
+def preload(url: str, existing: Path, stores: list[str], batch_size: int = 5000
+            ) -> dict[str, Any]:
+    """Migrate the database at `url`, create tenant `bench` (region US), source `shop` and
+    the stores (the people profile rejects unknown store codes), and bulk_seed the stored
+    people; then checkpoint (SQLite) or VACUUM ANALYZE."""
+    from allroads.domain.types import Actor, utcnow
     from allroads.resolution.bulk import seed
     from allroads.resolution.hub import Hub
     from allroads.store import Store
@@ -143,6 +140,10 @@ def preload(url: str, existing: Path, batch_size: int = 5000) -> dict[str, Any]:
         tenant = hub.ensure_tenant(TENANT, default_region=REGION)
         actor = Actor(tenant.id, "import-bench", "import", tenant.default_region)
         hub.set_source(actor, SOURCE, 50, "loyalty shop exports (import benchmark)")
+        with store.write() as tx:
+            tx.upsert_references("stores", tenant.id, [
+                {"code": code, "external_id": f"ext-{code.lower()}", "name": f"Store {code}",
+                 "city": code[:3]} for code in stores], None, utcnow())
         started = time.perf_counter()
         report = seed(store, actor, existing_requests(existing), batch_size=batch_size)
         seconds = time.perf_counter() - started
@@ -154,7 +155,8 @@ def preload(url: str, existing: Path, batch_size: int = 5000) -> dict[str, Any]:
                     "VACUUM ANALYZE")
     finally:
         store.close()
-    return {"people": report.processed, "seeded": report.seeded, "routed": report.routed,
+    return {"version": PRELOAD_VERSION, "stores": len(stores),
+            "people": report.processed, "seeded": report.seeded, "routed": report.routed,
             "seconds": round(seconds, 1),
             "people_per_s": round(report.processed / seconds) if seconds else None,
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -206,17 +208,6 @@ def check_import_command() -> None:
 
 def child_env(url: str) -> dict[str, str]:
     return {**os.environ, "ALLROADS_DATABASE_URL": url, "ALLROADS_TENANT": TENANT}
-
-
-def run_stores(url: str, stores: Path) -> None:
-    if STORES_COMMAND is None:
-        return
-    cmd = [allroads_executable() if a == "allroads" else a.format(stores=stores)
-           for a in STORES_COMMAND]
-    done = subprocess.run(cmd, env=child_env(url), capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"loading the stores failed ({done.returncode}): {' '.join(cmd)}\n"
-                         f"{done.stderr[-2000:]}")
 
 
 class TreeMemory:
@@ -485,11 +476,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     csv_path, manifest = data_files(args)
     print(f"## {args.db}: fresh database, preloading {manifest['counts']['existing']:,} "
           "stored people", flush=True)
-    url, preloaded = fresh_database(args, csv_path)
+    url, preloaded = fresh_database(args, csv_path, manifest)
     print(f"  {preloaded}", flush=True)
     imported = None
     if not args.skip_import:
-        run_stores(url, stores_csv(csv_path, manifest))
         print(f"## {args.db}: import of {args.rows:,} rows", flush=True)
         imported = run_import(url, csv_path, HERE / "data" / f"import_{args.db}.stderr.log")
         print(f"  {imported['seconds']} s, peak RSS {imported['peak_rss_mb']} MB", flush=True)

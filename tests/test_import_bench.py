@@ -150,7 +150,8 @@ def _url(store: Store) -> str:
 def test_preload_stores_the_existing_people(store: Store, tmp_path: Path) -> None:
     out = tmp_path / "small.csv"
     manifest = import_data.generate(1000, out, seed=5)
-    figures = import_bench.preload(_url(store), import_data.sidecars(out)[1], batch_size=50)
+    figures = import_bench.preload(_url(store), import_data.sidecars(out)[1],
+                                   manifest["stores"], batch_size=50)
     assert figures["people"] == figures["seeded"] == manifest["counts"]["existing"] > 50
     with store.engine.connect() as conn:
         tenant = conn.execute(sa.text("SELECT id, default_region FROM tenants WHERE slug = :s"),
@@ -159,6 +160,9 @@ def test_preload_stores_the_existing_people(store: Store, tmp_path: Path) -> Non
         sources = set(conn.execute(sa.text("SELECT name FROM sources WHERE tenant_id = :t"),
                                    {"t": tenant.id}).scalars())
     assert {"crm", import_data.SOURCE} <= sources
+    with store.read() as tx:  # every store code of the file is known
+        assert tx.known_stores(tenant.id, manifest["stores"], by_external_id=False) == \
+            set(manifest["stores"])
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["csv", "gzip"])
