@@ -206,10 +206,14 @@ def fold(header: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
+def _snake(header: str) -> str:
+    text = unicodedata.normalize("NFKC", header).casefold()
+    return re.sub(r"[^0-9a-z]+", "_", text).strip("_")[:64]
+
+
 def snake_case(header: str) -> str:
     """``Lifecycle Stage`` -> ``lifecycle_stage``; a leading digit gets ``f_`` in front."""
-    text = unicodedata.normalize("NFKC", header).casefold()
-    name = re.sub(r"[^0-9a-z]+", "_", text).strip("_")[:64]
+    name = _snake(header)
     if name and name[0].isdigit():
         name = f"f_{name}"
     return name
@@ -222,7 +226,7 @@ def custom_attribute_name(header: str) -> str | None:
 
 def source_of_column(header: str) -> str | None:
     """For id_map: the source a column names (``crm_account_id`` -> ``crm``), else None."""
-    name = snake_case(header)
+    name = _snake(header)
     for suffix in _SOURCE_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
@@ -302,9 +306,12 @@ def recognize(headers: Sequence[str], profile: ImportProfile) -> Export | None:
 
 
 def _other_profile(headers: Sequence[str], profile: ImportProfile) -> Export | None:
+    """The export of another profile the headers clearly come from, if any."""
     keys = [fold(h) for h in headers if fold(h)]
+    own = _own_names(profile.name)
+    native = sum(1 for key in keys if key in own)
     for distinct, score, export in _rank(EXPORTS, keys)[:1]:
-        if export.profile != profile.name and distinct >= 1 and score >= 3:
+        if export.profile != profile.name and distinct >= 1 and score >= 3 and score > native:
             return export
     return None
 

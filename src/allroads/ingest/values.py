@@ -352,8 +352,8 @@ def _check_mobile_regex(value: str, e164: str, nsn: str, ctx: ValueContext) -> N
     raise _Reject(
         "INVALID_MOBILE",
         f"Invalid Mobile Number {_show(value)} ({e164}): it does not match the mobile regex "
-        f"configured for the tenant ({ctx.mobile_regex}); check the number, or the mobile "
-        "regex configured for the tenant",
+        f"configured for the tenant ({ctx.mobile_regex}); correct the number, or check the "
+        "mobile regex configured for the tenant",
     )
 
 
