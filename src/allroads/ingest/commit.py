@@ -21,6 +21,7 @@ from allroads.ingest.lookups import attribute_update
 from allroads.ingest.profiles import ImportProfile
 from allroads.ingest.rowplan import (
     ATTRIBUTE_PROFILES,
+    ENTITY_PROFILES,
     REFERENCE_PROFILES,
     entity_type,
     reference_key,
@@ -28,11 +29,26 @@ from allroads.ingest.rowplan import (
 )
 from allroads.ingest.templates import Template
 from allroads.ingest.validate import Progress, ProgressFn
+from allroads.resolution.bulk import BatchWriter
 from allroads.resolution.identify import identify
 from allroads.resolution.unit import TenantSettingsCache, Unit
 from allroads.store import EntityRow, ImportRow, StagedRow, Store, Tx
 
 Mark = tuple[int, str, str, str | None]  # row number, status, action, entity public id
+# identify's action -> what the row did
+_ACTIONS = {"created": "created", "matched": "updated", "merged": "merged",
+            "unchanged": "unchanged"}
+
+
+class _Writer:
+    """The bulk writer of one commit, collecting the rows it could not write."""
+
+    def __init__(self, store: Store, actor: Actor) -> None:
+        self.errors: dict[int, list[dict[str, Any]]] = {}
+        self.batch = BatchWriter(store, actor, self._error)
+
+    def _error(self, index: int, exc: AllroadsError) -> None:
+        self.errors[index] = [Issue("COMMIT_FAILED", exc.message).to_dict()]
 
 
 def commit_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProfile,
@@ -40,6 +56,7 @@ def commit_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProfil
                progress: ProgressFn | None = None) -> None:
     """Apply every row still `valid`; safe to call again after a crash or a failure."""
     cache = TenantSettingsCache()
+    writer = _Writer(store, actor)
     with store.read() as tx:
         counts = tx.staged_counts(job.id)
     total = sum(n for (status, _), n in counts.items() if status in ("valid", "committed"))
@@ -51,7 +68,7 @@ def commit_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProfil
             rows = tx.staged_rows(job.id, after=after, limit=batch_size, statuses=["valid"])
             if not rows:
                 break
-            marks, failures = _apply(tx, actor, job, profile, template, rows, cache)
+            marks, failures = _apply(tx, actor, job, profile, template, rows, cache, writer)
             tx.mark_rows(job.id, marks)
             if failures:
                 tx.reject_rows(job.id, failures)
@@ -66,14 +83,40 @@ def commit_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProfil
 
 
 def _apply(tx: Tx, actor: Actor, job: ImportRow, profile: ImportProfile, template: Template,
-           rows: Sequence[StagedRow], cache: TenantSettingsCache
+           rows: Sequence[StagedRow], cache: TenantSettingsCache, writer: _Writer
            ) -> tuple[list[Mark], dict[int, list[dict[str, Any]]]]:
     if profile.name in REFERENCE_PROFILES:
         return _apply_references(tx, actor, job, profile, rows), {}
     if profile.name == "id_map":
         return _rowwise(tx, actor, rows, lambda u, row: _apply_id_map(u, job, row), cache)
-    return _rowwise(tx, actor, rows,
-                    lambda u, row: _apply_customer(u, job, profile, template, row), cache)
+    fresh = [r for r in rows if r.action == "create" and not r.data.get("target")
+             and profile.name in ENTITY_PROFILES]
+    marks, failures = _bulk(tx, writer, job, profile, fresh) if fresh else ([], {})
+    bulk = {r.row_number for r in fresh}
+    rest = [r for r in rows if r.row_number not in bulk]
+    more, more_failures = _rowwise(
+        tx, actor, rest, lambda u, row: _apply_customer(u, job, profile, template, row), cache)
+    return marks + more, {**failures, **more_failures}
+
+
+def _bulk(tx: Tx, writer: _Writer, job: ImportRow, profile: ImportProfile,
+          rows: Sequence[StagedRow]) -> tuple[list[Mark], dict[int, list[dict[str, Any]]]]:
+    """New customers: written in bulk (as `seed` writes them), in this transaction."""
+    failures: dict[int, list[dict[str, Any]]] = {}
+    writer.errors = failures
+    outcomes = writer.batch.write(tx, [(r.row_number, to_request(profile, job.source, r.data))
+                                       for r in rows])
+    marks: list[Mark] = []
+    for row in rows:
+        if row.row_number in failures:
+            continue
+        action, public_id = outcomes[row.row_number]
+        if action in (Action.REJECTED.value, Action.REVIEW.value):
+            failures[row.row_number] = [Issue("COMMIT_REJECTED", f"identify answered {action}: "
+                                              "a value is held by another customer").to_dict()]
+            continue
+        marks.append((row.row_number, "committed", _ACTIONS.get(action, action), public_id))
+    return marks, failures
 
 
 def _rowwise(tx: Tx, actor: Actor, rows: Sequence[StagedRow], apply: Any,

@@ -60,7 +60,7 @@ def check_batch(tx: Tx, actor: Actor, job: ImportRow, profile: ImportProfile,
         _Customers(tx, actor, job, profile, template).link(live)
         _check_references(tx, actor, profile, template, [r for r in live if not r.rejected])
     elif profile.name == "id_map":
-        _check_id_map(tx, actor, job, live)
+        _check_id_map(tx, actor, live)
     elif profile.name in REFERENCE_PROFILES:
         _check_references(tx, actor, profile, template, live)
 
@@ -96,8 +96,7 @@ class _Customers:
             kind = MATCH_ON.get(self.template.match_on or "mobile", ("mobile", "phone"))[1]
             if kind is not None:
                 idents.setdefault(kind, []).append(str(row.fields["user_identification"]))
-        for name, (field_name, kind) in MATCH_ON.items():
-            del name
+        for field_name, kind in MATCH_ON.values():
             if kind and field_name in row.fields and kind not in idents:
                 idents[kind] = [str(row.fields[field_name])]
         return {k: [v for v in vs if not self.rules.rule(k).blocked_reason(v)]
@@ -347,7 +346,7 @@ def _check_references(tx: Tx, actor: Actor, profile: ImportProfile, template: Te
             row.action = "update"
 
 
-def _check_id_map(tx: Tx, actor: Actor, job: ImportRow, rows: Sequence[CheckedRow]) -> None:
+def _check_id_map(tx: Tx, actor: Actor, rows: Sequence[CheckedRow]) -> None:
     wanted = {str(r.fields["allroads_id"]) for r in rows if r.fields.get("allroads_id")}
     ents = tx.entities_by_public_id(actor.tenant_id, wanted)
     for row in rows:
@@ -371,4 +370,3 @@ def _check_id_map(tx: Tx, actor: Actor, job: ImportRow, rows: Sequence[CheckedRo
                     "EXTERNAL_ID_REGISTERED_TO_OTHER", f"{name[len('source:'):]} id "
                     f"{value!r} already belongs to {other.public_id if other else 'another'}"
                     "; merge the two first if they are one customer", field=name))
-    del job

@@ -139,6 +139,31 @@ _Batch = list[tuple[int, IdentifyRequest]]
 _Prep = tuple[EntityType, Prepared] | tuple[None, tuple[str, str | None, str | None]]
 
 
+class BatchWriter:
+    """Bulk-write batches of requests in the caller's transaction (the import commit, which
+    marks its staging rows in the same one): new customers are written in bulk as `seed`
+    writes them, the others identified one by one. `write` returns, per request index, the
+    action and the entity's public id (None for a record stored unchanged); a request that
+    fails is reported to `on_error` and left out."""
+
+    def __init__(self, store: Store, actor: Actor, on_error: ErrorHandler) -> None:
+        self._loader = _Loader(store, actor, on_error)
+
+    def write(self, tx: Tx, batch: list[tuple[int, IdentifyRequest]]
+              ) -> dict[int, tuple[str, str | None]]:
+        loader = self._loader
+        loader.outcomes = {}
+        by_type: dict[EntityType, _Batch] = {}
+        for index, req in batch:
+            by_type.setdefault(EntityType(req.type), []).append((index, req))
+        for items in by_type.values():
+            rows = loader._rows(items, _prepare_all(loader.prep, loader.rules,
+                                                    [r for _, r in items]))
+            if rows:
+                loader.load_in(tx, rows)
+        return loader.outcomes
+
+
 def _batches(requests: Iterable[IdentifyRequest], size: int) -> Iterator[tuple[_Batch, int]]:
     """Batches of one entity type, at most `size` long, with how many requests were read."""
     batch: _Batch = []
@@ -206,6 +231,8 @@ class _Loader:
         self.actor = actor
         self.on_error = on_error
         self.report = SeedReport()
+        # request index -> (action, entity public id; None when unchanged)
+        self.outcomes: dict[int, tuple[str, str | None]] = {}
         self.last_now = dt.datetime.min.replace(tzinfo=dt.UTC)
         self.cache = TenantSettingsCache()
         with store.read() as tx:
@@ -243,37 +270,42 @@ class _Loader:
         rows = self._rows(batch, prepped)
         if not rows:
             return
-        tenant = self.actor.tenant_id
         with self.store.write() as tx:
-            etype = rows[0].etype.value
-            stored = tx.existing_records(tenant, etype,
-                                         [(r.p.source, r.p.source_key) for r in rows])
-            held = {(h.kind, h.value) for h in tx.identifier_hits(
-                tenant, etype, [pair for r in rows for pair in r.p.usable])}
-            seen_keys: set[tuple[str, str]] = set()
-            seen_pairs: set[tuple[str, str]] = set()
-            run: list[_Row] = []
-            for row in rows:
-                p = row.p
-                key = (p.source, p.source_key)
-                # Stored as is: identify answers `matched` and writes nothing, whatever the
-                # rows before did (unless one of them was this record).
-                same = (key not in seen_keys and row.req.account is None
-                        and stored.get(key) == p.content_hash)
-                repeat = key in seen_keys or any(pair in seen_pairs for pair in p.usable)
-                seen_keys.add(key)
-                seen_pairs.update(p.usable)
-                if same:
-                    self.report.unchanged += 1
-                    self.report.actions[Action.MATCHED.value] += 1
-                elif (repeat or row.req.account is not None or key in stored
-                      or any(pair in held for pair in p.usable)):
-                    self._write_run(tx, run)
-                    run = []
-                    self._route(tx, row)
-                else:
-                    run.append(row)
-            self._write_run(tx, run)
+            self.load_in(tx, rows)
+
+    def load_in(self, tx: Tx, rows: list[_Row]) -> None:
+        """Classify and write these rows (of one entity type) in the caller's transaction."""
+        tenant = self.actor.tenant_id
+        etype = rows[0].etype.value
+        stored = tx.existing_records(tenant, etype,
+                                     [(r.p.source, r.p.source_key) for r in rows])
+        held = {(h.kind, h.value) for h in tx.identifier_hits(
+            tenant, etype, [pair for r in rows for pair in r.p.usable])}
+        seen_keys: set[tuple[str, str]] = set()
+        seen_pairs: set[tuple[str, str]] = set()
+        run: list[_Row] = []
+        for row in rows:
+            p = row.p
+            key = (p.source, p.source_key)
+            # Stored as is: identify answers `matched` and writes nothing, whatever the
+            # rows before did (unless one of them was this record).
+            same = (key not in seen_keys and row.req.account is None
+                    and stored.get(key) == p.content_hash)
+            repeat = key in seen_keys or any(pair in seen_pairs for pair in p.usable)
+            seen_keys.add(key)
+            seen_pairs.update(p.usable)
+            if same:
+                self.report.unchanged += 1
+                self.report.actions[Action.MATCHED.value] += 1
+                self.outcomes[row.index] = ("unchanged", None)
+            elif (repeat or row.req.account is not None or key in stored
+                  or any(pair in held for pair in p.usable)):
+                self._write_run(tx, run)
+                run = []
+                self._route(tx, row)
+            else:
+                run.append(row)
+        self._write_run(tx, run)
         self.report.processed += len(rows)
         self.report.batches += 1
 
@@ -295,6 +327,7 @@ class _Loader:
             return
         self.report.routed += 1
         self.report.actions[result.action.value] += 1
+        self.outcomes[row.index] = (result.action.value, result.id)
 
     def _write_run(self, tx: Tx, run: list[_Row]) -> None:
         """Write a run of rows that match nothing, as identify would create them."""
@@ -335,6 +368,8 @@ class _Loader:
         self._write_profiles(tx, run, public, entity_ids, record_ids, versions)
         self.report.seeded += len(run)
         self.report.actions[Action.CREATED.value] += len(run)
+        for r, pid in zip(run, public, strict=True):
+            self.outcomes[r.index] = (Action.CREATED.value, pid)
 
     def _write_profiles(self, tx: Tx, run: list[_Row], public: list[str],
                         entity_ids: list[int], record_ids: list[int],
