@@ -300,7 +300,7 @@ def _field_row(spec: Any) -> str:
     feeds = ", ".join(part for part in (
         f"identifier `{spec.identifier}`" if spec.identifier else "",
         f"attribute `{spec.attribute}`" if spec.attribute else "") if part) or "—"
-    text = "; ".join(part for part in (spec.description, *details) if part)
+    text = "; ".join(part for part in (spec.description.rstrip("."), *details) if part)
     return (f"| `{spec.name}` | {_cell(spec.label)} | {spec.type} | "
             f"{'yes' if spec.mandatory else ''} | {feeds} | {_cell(text)} |")
 

@@ -369,7 +369,7 @@ PEOPLE = ImportProfile(
         FieldSpec("registration_date", "Registration Date", FieldType.DATETIME,
                   attribute="registration_date", past_only=True,
                   aliases=("Registration date", "Registered On"), sample="2016-12-15",
-                  description="When the customer registered; not in the future."),
+                  description="When the customer registered."),
         FieldSpec("join_date", "Date of Joining", FieldType.DATE, attribute="join_date",
                   past_only=True, not_empty=True, error_code="INVALID_JOIN_DATE",
                   aliases=("Join Date", "Joining Date"), sample="2016-12-15",

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from phonenumbers import SUPPORTED_REGIONS
@@ -300,19 +301,17 @@ def _try_phone(text: str, region: str | None) -> tuple[str | None, str]:
         return None, f"{exc.reason}; {exc.hint}" if exc.hint else exc.reason
 
 
-def _phone(spec: FieldSpec, value: str, ctx: ValueContext) -> Parsed:
-    if ctx.options.disable_mobile_validation:
-        return value, []
+def _read_phone(value: str, ctx: ValueContext) -> tuple[str, bool]:
+    """(E.164, whether it was written as a national number without a country code)."""
     region = ctx.region_code
     digits = "".join(ch for ch in value if "0" <= ch <= "9")
-    national = False
     if _EXPLICIT_INTERNATIONAL.match(value):
         e164, reason = _try_phone(value, region)
     else:
         e164, reason = _try_phone(value, region) if region else (None, "")
         if e164 is not None:
-            national = e164[1:] != digits
-        elif digits:
+            return e164, e164[1:] != digits
+        if digits:
             e164, bare_reason = _try_phone("+" + digits, None)
             reason = reason or bare_reason
             if e164 is None and region is None and 6 <= len(digits) <= 12:
@@ -325,29 +324,42 @@ def _phone(spec: FieldSpec, value: str, ctx: ValueContext) -> Parsed:
                 )
     if e164 is None:
         raise _Reject("INVALID_MOBILE", f"Invalid Mobile Number {_show(value)}: {reason}")
-    nsn = phone_national_digits(e164)
+    return e164, False
+
+
+def _country_code(e164: str) -> str:
+    return e164[1 : len(e164) - len(phone_national_digits(e164))]
+
+
+def _phone(spec: FieldSpec, value: str, ctx: ValueContext) -> Parsed:
+    if ctx.options.disable_mobile_validation:
+        return value, []
+    e164, national = _read_phone(value, ctx)
     if national and not ctx.options.append_country_code:
         raise _Reject(
             "MOBILE_NO_COUNTRY_CODE",
             f"Mobile number {_show(value)} has no country code; write it as {e164}, or enable "
             "'Append country code to the mobile number automatically' (append_country_code) "
-            f"to add +{e164[1 : len(e164) - len(nsn)]} of the tenant's region {region}",
+            f"to add +{_country_code(e164)} of the tenant's region {ctx.region_code}",
         )
-    _check_mobile_regex(value, e164, nsn, ctx)
+    _check_mobile_regex(value, e164, ctx)
     if national:
-        code = e164[1 : len(e164) - len(nsn)]
-        return e164, [("COUNTRY_CODE_APPENDED", f"+{code} ({region}) added: {_show(value)} "
-                       f"was read as {e164}")]
+        return e164, [("COUNTRY_CODE_APPENDED", f"+{_country_code(e164)} ({ctx.region_code}) "
+                       f"added: {_show(value)} was read as {e164}")]
     if e164 != value:
         return e164, [("PHONE_NORMALIZED", f"{_show(value)} was written as {e164}")]
     return e164, []
 
 
-def _check_mobile_regex(value: str, e164: str, nsn: str, ctx: ValueContext) -> None:
+def _check_mobile_regex(value: str, e164: str, ctx: ValueContext) -> None:
+    """The tenant's regex must fully match the E.164 digits, the E.164 form or the national
+    number."""
     if ctx.mobile_regex is None:
         return
     pattern = re.compile(ctx.mobile_regex)
-    if any(pattern.fullmatch(form) for form in (e164[1:], e164, nsn)):
+    if pattern.fullmatch(e164[1:]) or pattern.fullmatch(e164):
+        return
+    if pattern.fullmatch(phone_national_digits(e164)):
         return
     raise _Reject(
         "INVALID_MOBILE",
@@ -425,8 +437,10 @@ def _choice(spec: FieldSpec, value: str, ctx: ValueContext) -> Parsed:
                   f"{', '.join(spec.choices)}")
 
 
-def _list(spec: FieldSpec, value: str, ctx: ValueContext) -> Parsed:
-    item_spec = replace(
+@lru_cache(maxsize=256)
+def _item_spec(spec: FieldSpec) -> FieldSpec:
+    """The spec each item of a LIST field is checked with."""
+    return replace(
         spec,
         type=spec.item_type or FieldType.TEXT,
         item_type=None,
@@ -434,6 +448,10 @@ def _list(spec: FieldSpec, value: str, ctx: ValueContext) -> Parsed:
         not_empty=False,
         identifier=None,
     )
+
+
+def _list(spec: FieldSpec, value: str, ctx: ValueContext) -> Parsed:
+    item_spec = _item_spec(spec)
     items: list[Any] = []
     notes: list[Note] = []
     for position, part in enumerate(_LIST_SPLIT.split(value), start=1):
