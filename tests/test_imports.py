@@ -320,8 +320,11 @@ def test_subscriptions_and_fraud_status_land_on_the_profile(
     tom = hub.resolve(actor, EntityType.PERSON, kind="email", value="tom@shopmail.net")
     assert tom["custom_attributes"]["subscriptions"] == {"email": {"BULK": "OPTOUT"},
                                                          "mobile": {"TRANS": "OPTIN"}}
-    fraud = "Mobile,Fraud Status,Fraud Reason\n+14155550102,CONFIRMED,chargebacks\n"
-    _run(imports, actor, _file(tmp_path, fraud, "fraud.csv"), profile="fraud_status")
+    _run(imports, actor, _file(tmp_path, "Store Code\nstore654\n", "s.csv"), profile="stores")
+    fraud = ("Mobile,Status,Reason,StoreCode\n"  # the seed's sample header
+             "+14155550102,CONFIRMED,chargebacks,store654\n")
+    marked = _run(imports, actor, _file(tmp_path, fraud, "fraud.csv"), profile="fraud_status")
+    assert marked["counts"]["committed"]["updated"] == 1, marked
     again = _run(imports, actor, _file(tmp_path, PEOPLE.replace("Huck,", "Hucky,"), "p.csv"),
                  commit=False)
     assert _errors(again)[3] == {"CUSTOMER_INACTIVE_OR_FRAUD"}

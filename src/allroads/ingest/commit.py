@@ -17,14 +17,13 @@ from typing import Any
 from allroads.domain.errors import AllroadsError
 from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest
 from allroads.ingest.issues import Issue
-from allroads.ingest.lookups import attribute_update
 from allroads.ingest.profiles import ImportProfile
 from allroads.ingest.rowplan import (
-    ATTRIBUTE_PROFILES,
     ENTITY_PROFILES,
     REFERENCE_PROFILES,
     entity_type,
     reference_key,
+    row_request,
     to_request,
 )
 from allroads.ingest.templates import Template
@@ -158,17 +157,10 @@ def _apply_customer(u: Unit, job: ImportRow, profile: ImportProfile, template: T
     etype = entity_type(profile) if profile.entity_type else EntityType.PERSON
     target = _target(u, row.data.get("target"), etype)
     key = row.data.get("key")
-    base: dict[str, Any] | None = None
     record = None if key is None else u.tx.record(u.actor.tenant_id, etype.value, job.source,
                                                    str(key))
-    if record is not None:
-        base = dict(u.tx.versions_of_record(record.id)[-1].attributes)
-    options = template.options
-    req = to_request(profile, job.source, row.data, base, skip_empty=options.skip_empty_values,
-                     update_fields=options.update_fields)
-    if profile.name in ATTRIBUTE_PROFILES:
-        req.identifiers = {}
-        req.attributes = attribute_update(profile, row.data.get("fields", {}), base)
+    base = u.tx.versions_of_record(record.id)[-1] if record is not None else None
+    req = row_request(profile, job.source, row.data, base, template.options)
     if req.account is None and etype is EntityType.PERSON:
         req.attributes.pop("account", None)
     result = identify(u, req, into=target)

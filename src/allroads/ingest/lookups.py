@@ -21,10 +21,11 @@ from allroads.ingest.rowplan import (
     MATCH_ON,
     REFERENCE_PROFILES,
     entity_type,
+    match_field,
     record_key,
     reference_key,
     row_identifiers,
-    to_request,
+    row_request,
 )
 from allroads.ingest.templates import Template
 from allroads.resolution.identify import prepare
@@ -125,7 +126,7 @@ class _Customers:
             row.issues.append(Issue("AMBIGUOUS_CUSTOMER", "the row's "
                                     f"{match_on} belongs to {len(owners)} customers; merge "
                                     "them first or match on another identifier",
-                                    field=MATCH_ON[match_on][0]))
+                                    field=match_field(self.profile, match_on)))
             return None, False
         if len(owners) == 1:
             return owners.pop(), True
@@ -234,20 +235,15 @@ class _Customers:
                         field=kind))
 
     def _match_field(self) -> str | None:
-        match_on = self.template.match_on
-        return MATCH_ON[match_on][0] if match_on in MATCH_ON else None
+        return match_field(self.profile, self.template.match_on)
 
     def _action(self, row: CheckedRow, base: Any) -> str:
         if base is None:
             return "update"
-        data = {"fields": row.fields, "custom": row.custom, "key": row.key}
+        data = {"fields": row.fields, "custom": row.custom, "key": row.key, "empty": row.empty}
         try:
-            req = to_request(self.profile, self.job.source, data, base.attributes,
-                             skip_empty=self.template.options.skip_empty_values,
-                             update_fields=self.template.options.update_fields)
-            if self.profile.name in ATTRIBUTE_PROFILES:
-                req.identifiers = {}
-                req.attributes = attribute_update(self.profile, row.fields, base.attributes)
+            req = row_request(self.profile, self.job.source, data, base,
+                              self.template.options)
             prepared = prepare(self.unit, req, self.rules)
         except AllroadsError:
             return "update"
@@ -273,23 +269,6 @@ class _Customers:
                 continue
             entity = self.tx.entity(target)
             row.target = entity.public_id if entity else None
-
-
-def attribute_update(profile: ImportProfile, fields: dict[str, Any],
-                     base: dict[str, Any] | None) -> dict[str, Any]:
-    """The attributes an attribute profile's row leaves on the customer's record."""
-    attrs = {k: v for k, v in (base or {}).items() if not k.startswith("_")}
-    if profile.name == "subscriptions":
-        subs = dict(attrs.get("subscriptions") or {})
-        channel = dict(subs.get(str(fields["channel"])) or {})
-        channel[str(fields["priority"])] = fields["status"]
-        subs[str(fields["channel"])] = channel
-        attrs["subscriptions"] = subs
-        return attrs
-    for spec in profile.fields:
-        if spec.attribute and spec.name in fields:
-            attrs[spec.attribute] = fields[spec.name]
-    return attrs
 
 
 def _check_stores(tx: Tx, actor: Actor, profile: ImportProfile, template: Template,

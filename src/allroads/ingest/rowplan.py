@@ -13,6 +13,8 @@ from typing import Any
 
 from allroads.domain.types import EntityType, IdentifyRequest
 from allroads.ingest.profiles import ImportProfile
+from allroads.ingest.templates import TemplateOptions
+from allroads.store import RecordVersionRow
 
 # Profiles whose rows are customers (a record each), and those that update a customer's
 # attributes on the record this source holds for it.
@@ -26,6 +28,17 @@ REFERENCE_PROFILES = {"stores": "stores", "card_series": "card_series", "cards":
 # The unique identifier a template matches on -> the field and identifier kind.
 MATCH_ON = {"mobile": ("mobile", "phone"), "email": ("email", "email"),
             "external_id": ("external_id", "external_id"), "user_id": ("user_id", None)}
+
+
+def match_field(profile: ImportProfile, match_on: str | None) -> str | None:
+    """The profile's field holding the unique identifier a template matches on."""
+    if match_on not in MATCH_ON:
+        return None
+    name, kind = MATCH_ON[match_on]
+    names = {s.name for s in profile.fields}
+    if name in names or kind is None:
+        return name
+    return next((s.name for s in profile.fields if s.identifier == kind), name)
 
 
 def entity_type(profile: ImportProfile) -> EntityType:
@@ -61,12 +74,12 @@ def record_key(profile: ImportProfile, match_on: str | None, fields: Mapping[str
                ) -> str | None:
     """The row's id in its source system: its external id, else the unique identifier the
     template matches on (normalized), else None (the store derives one)."""
-    if fields.get("external_id"):
-        return str(fields["external_id"])
-    if match_on and match_on in MATCH_ON:
-        value = fields.get(MATCH_ON[match_on][0])
-        if value:
-            return str(value)
+    external = match_field(profile, "external_id")
+    if external and fields.get(external):
+        return str(fields[external])
+    name = match_field(profile, match_on)
+    if name and fields.get(name):
+        return str(fields[name])
     return None
 
 
@@ -100,6 +113,37 @@ def to_request(profile: ImportProfile, source: str, data: Mapping[str, Any],
     return IdentifyRequest(entity_type(profile), source, data.get("key"),
                            dict(row_identifiers(profile, fields)), attributes,
                            touchpoint="import")
+
+
+def attribute_update(profile: ImportProfile, fields: Mapping[str, Any],
+                     base: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The attributes an attribute profile's row leaves on the customer's record."""
+    attrs = {k: v for k, v in (base or {}).items() if not k.startswith("_")}
+    if profile.name == "subscriptions":
+        subs = dict(attrs.get("subscriptions") or {})
+        channel = dict(subs.get(str(fields["channel"])) or {})
+        channel[str(fields["priority"])] = fields["status"]
+        subs[str(fields["channel"])] = channel
+        attrs["subscriptions"] = subs
+        return attrs
+    for spec in profile.fields:
+        if spec.attribute and spec.name in fields:
+            attrs[spec.attribute] = fields[spec.name]
+    return attrs
+
+
+def row_request(profile: ImportProfile, source: str, data: Mapping[str, Any],
+                base: RecordVersionRow | None, options: TemplateOptions) -> IdentifyRequest:
+    """The request a staged row becomes, given the version this source holds now (if
+    any). An attribute profile's row keeps the record's identifiers and other attributes."""
+    req = to_request(profile, source, data, base.attributes if base else None,
+                     skip_empty=options.skip_empty_values, update_fields=options.update_fields)
+    if profile.name in ATTRIBUTE_PROFILES:
+        req.identifiers = {k: list(v) for k, v in (base.identifiers if base else {}).items()
+                           if k != "source_id"}
+        req.attributes = attribute_update(profile, data.get("fields", {}),
+                                          base.attributes if base else None)
+    return req
 
 
 def _deep_merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from allroads.ingest.issues import Issue, Severity
 from allroads.ingest.lookups import check_batch
 from allroads.ingest.profiles import ImportProfile
 from allroads.ingest.reading import RawRow, ReadLimits, open_table
-from allroads.ingest.rowplan import MATCH_ON
+from allroads.ingest.rowplan import ENTITY_PROFILES, match_field
 from allroads.ingest.templates import Template
 from allroads.ingest.values import ValueContext, check_value
 from allroads.store import ImportRow, StagedRow, Store
@@ -96,8 +96,9 @@ class RowChecker:
         unmapped = set(columns.unmapped)
         self.custom_columns = [i for i, h in enumerate(self.headers) if h in unmapped]
         needed = [s.name for s in profile.fields if s.mandatory]
-        if template.match_on in MATCH_ON:
-            needed.append(MATCH_ON[template.match_on][0])
+        matched = match_field(profile, template.match_on)
+        if matched is not None:
+            needed.append(matched)
         self.needed = list(dict.fromkeys(needed))
 
     def check(self, raw: RawRow) -> CheckedRow:
@@ -151,7 +152,8 @@ class Duplicates:
     """Values seen per unique field, with the rows holding each (for in-file duplicates)."""
 
     def __init__(self, profile: ImportProfile) -> None:
-        names = {s.name for s in profile.fields}
+        # Only files of customers: other profiles may name one customer on many rows.
+        names = {s.name for s in profile.fields} if profile.name in ENTITY_PROFILES else set()
         self.fields = [f for f in DUPLICATE_CODES if f in names]
         self.seen: dict[str, dict[str, list[int]]] = {f: {} for f in self.fields}
 
@@ -233,10 +235,9 @@ def validate_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProf
 def _check_columns(profile: ImportProfile, template: Template, columns: ColumnMap) -> None:
     """A file without a column for a mandatory field cannot be imported at all."""
     missing = list(columns.missing_mandatory)
-    if template.match_on in MATCH_ON:
-        name = MATCH_ON[template.match_on][0]
-        if name not in columns.fields.values() and name not in missing:
-            missing.append(name)
+    name = match_field(profile, template.match_on)
+    if name is not None and name not in columns.fields.values() and name not in missing:
+        missing.append(name)
     if missing:
         labels = ", ".join(f"{profile.field(n).label} ({n})" for n in missing)
         raise InvalidInput(f"the file has no column for the mandatory field(s) {labels}",
