@@ -328,27 +328,37 @@ def parse_summary(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-# Names the summary might give each count; the first one present is compared.
-COUNT_NAMES = {"expected_created": ("created", "create", "creates", "new"),
-               "expected_existing": ("updated+unchanged", "matched", "existing"),
-               "expected_rejected": ("rejected", "reject", "errors", "invalid")}
+# Names the summary might give each count (commit's first, then the preview's); the first
+# one found in the summary's counts (searched through nested dicts) is compared.
+COUNT_NAMES = {"expected_created": ("created", "create"),
+               "expected_existing": ("updated+merged+unchanged", "updated+unchanged",
+                                     "update+unchanged", "matched", "existing"),
+               "expected_rejected": ("rejected", "invalid", "errors")}
 
 
 def check_counts(summary: dict[str, Any] | None, manifest: dict[str, Any]) -> dict[str, Any]:
     """The import's counts beside the manifest's true counts (where the summary has them)."""
     if not summary:
         return {}
-    counts = summary.get("counts") if isinstance(summary.get("counts"), dict) else summary
-    assert isinstance(counts, dict)
+    dicts: list[dict[str, Any]] = []
+    queue: list[Any] = [summary.get("counts", summary)]
+    while queue:  # breadth first: the outer counts before nested ones
+        item = queue.pop(0)
+        if isinstance(item, dict):
+            dicts.append(item)
+            queue.extend(v for v in item.values() if isinstance(v, dict))
     out: dict[str, Any] = {}
     for expected, names in COUNT_NAMES.items():
-        for name in names:
-            parts = name.split("+")
-            if all(isinstance(counts.get(p), int) for p in parts):
-                got = sum(counts[p] for p in parts)
-                want = manifest["counts"][expected]
-                out[expected] = {"as": name, "expected": want, "got": got, "ok": got == want}
-                break
+        found = next(((name, d) for name in names for d in dicts
+                      if all(isinstance(d.get(p), int) for p in name.split("+"))), None)
+        if found is not None:
+            name, d = found
+            got = sum(d[p] for p in name.split("+"))
+            want = manifest["counts"][expected]
+            out[expected] = {"as": name, "expected": want, "got": got, "ok": got == want}
+    failed = next((d["failed"] for d in dicts if isinstance(d.get("failed"), int)), None)
+    if failed is not None:
+        out["failed"] = {"expected": 0, "got": failed, "ok": failed == 0}
     return out
 
 

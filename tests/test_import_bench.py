@@ -219,6 +219,20 @@ def test_a_failing_import_says_why(tmp_path: Path) -> None:
                                 cmd)
 
 
+def test_counts_are_found_in_nested_summaries() -> None:
+    manifest = {"counts": {"expected_created": 5, "expected_existing": 3,
+                           "expected_rejected": 2}}
+    summary = {"rows": 10, "counts": {
+        "preview": {"rows": 10, "create": 5, "update": 2, "unchanged": 1, "rejected": 2},
+        "commit": {"created": 5, "updated": 2, "merged": 0, "unchanged": 0, "failed": 0}}}
+    check = import_bench.check_counts(summary, manifest)
+    assert {k: (v.get("as"), v["ok"]) for k, v in check.items()} == {
+        "expected_created": ("created", True),
+        "expected_existing": ("updated+merged+unchanged", False),  # commit's 2, not 3
+        "expected_rejected": ("rejected", True), "failed": (None, True)}
+    assert import_bench.check_counts(None, manifest) == {}
+
+
 def test_the_summary_is_read_tolerantly() -> None:
     assert import_bench.parse_summary('Imported.\n{"created": 1}\n') == {"created": 1}
     assert import_bench.parse_summary('{\n  "created": 2\n}') == {"created": 2}
