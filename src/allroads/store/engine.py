@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +30,36 @@ def make_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
         )
         _sqlite_events(engine)
         return engine
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A pooled connection idle for longer than this is pinged before use (a server restart or an
+# idle timeout may have closed it). One used more recently is not: pinging on every
+# checkout (pool_pre_ping) costs a round trip, two or three per identify. A connection that
+# dies while in use raises an OperationalError (API: 503, "retry"), and SQLAlchemy then
+# drops every pooled connection opened before it, so the retry gets a fresh one.
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_idle_connections(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["allroads_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("allroads_idle_since")
+        if since is None or time.monotonic() - since <= IDLE_PING_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool replaces the connection and checks out again (up to three times).
+            raise sa.exc.DisconnectionError(f"idle connection is gone: {exc}") from exc
+        if not alive:
+            raise sa.exc.DisconnectionError("idle connection is gone")
 
 
 def _sqlite_events(engine: sa.Engine) -> None:
