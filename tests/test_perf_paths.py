@@ -5,19 +5,26 @@ touches the store."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allroads.api import create_app
-from allroads.domain.errors import InvalidInput
+from allroads.domain.errors import InvalidIdentifier, InvalidInput, StoreError
+from allroads.domain.normalize import email as email_module
+from allroads.domain.normalize.email import normalize_email
 from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, Role
 from allroads.resolution.hub import Hub
 from allroads.settings import Settings
+from allroads.store import Store
+from allroads.store import engine as engine_module
 
 
 def person(source_id: str, name: str = "Jane", **identifiers: Any) -> IdentifyRequest:
@@ -145,3 +152,71 @@ def test_post_identify_touches_the_store_once_and_off_the_loop_only_to_write(
         third = transactions.take()
         assert [w for _, w in third] == [False, True]
         assert third[1][0] != loop
+
+
+# Normalization cache ------------------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.emails().map(lambda e: f" {e.upper()} ")))
+def test_cached_email_normalization_answers_as_the_validator_does(raw: str) -> None:
+    def outcome(fn: Callable[[str], str]) -> tuple[str, str]:
+        try:
+            return "ok", fn(raw)
+        except InvalidIdentifier as exc:
+            return "error", exc.message
+
+    uncached = outcome(lambda r: _uncached_email(r) if r.strip() else normalize_email(r))
+    assert outcome(normalize_email) == uncached
+    assert outcome(normalize_email) == uncached  # the cached answer, the same
+
+
+def _uncached_email(raw: str) -> str:
+    normalized: str | None
+    reason: str
+    normalized, reason = email_module._validate.__wrapped__(raw.strip())
+    if normalized is None:
+        raise InvalidIdentifier("email", raw, reason)
+    return normalized
+
+
+# PostgreSQL: locks and idle connections -----------------------------------------------------
+def test_lock_keys_takes_every_key_in_one_transaction(store: Store) -> None:
+    keys = [f"1:person:email:user{i}@acme.com" for i in range(5)]
+    with store.write() as tx:
+        tx.lock_keys(keys)
+        tx.lock_keys(keys[:1])
+        tx.lock_keys([])
+        if store.backend == "postgresql":
+            held = tx.conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid()").scalar()
+            assert held == 5
+
+
+def test_idle_connections_are_pinged_and_replaced_when_gone(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    if store.backend != "postgresql":
+        pytest.skip("SQLite has no server connection to lose")
+
+    def pids() -> set[int]:
+        with store.read() as tx:
+            return {int(tx.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())}
+
+    def kill(pid: int) -> None:
+        admin = sa.create_engine(store.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        admin.dispose()
+
+    # Used a moment ago: not pinged (no round trip); a connection killed under it fails
+    # once (503 in the API), and the pool replaces it for the next call.
+    (first,) = pids()
+    kill(first)
+    with pytest.raises(StoreError, match="unavailable"):
+        pids()
+    assert pids() != {first}
+    # Idle longer than IDLE_PING_SECONDS: pinged, found dead, replaced, no error.
+    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)
+    (second,) = pids()
+    kill(second)
+    time.sleep(0.05)
+    assert pids() != {second}

@@ -159,13 +159,16 @@ def unchanged_result(u: Unit, req: IdentifyRequest, p: Prepared,
                      record: RecordRow | None = None) -> IdentifyResult | None:
     """The answer for a record already stored with exactly this content, else None."""
     if record is None:
-        record = u.tx.record(u.actor.tenant_id, req.type.value, p.source, p.source_key)
-    if record is None or record.content_hash != p.content_hash:
+        public_id = u.tx.entity_of_unchanged_record(u.actor.tenant_id, req.type.value,
+                                                    p.source, p.source_key, p.content_hash)
+    elif record.content_hash == p.content_hash:
+        ent = u.tx.entity(record.entity_id)
+        public_id = ent.public_id if ent else None
+    else:
+        public_id = None
+    if public_id is None:
         return None
-    ent = u.tx.entity(record.entity_id)
-    if ent is None:
-        return None
-    return IdentifyResult(ent.public_id, req.type, Action.MATCHED, [
+    return IdentifyResult(public_id, req.type, Action.MATCHED, [
         {"rule": "source_record", "source": p.source, "source_id": p.source_key,
          "unchanged": True}, *p.evidence], account=account)
 

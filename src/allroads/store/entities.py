@@ -10,7 +10,7 @@ from sqlalchemy import bindparam as bp
 
 from allroads.store.base import TxBase
 from allroads.store.rows import EntityRow
-from allroads.store.schema import entities
+from allroads.store.schema import entities, records
 
 _COLUMNS = (
     entities.c.id, entities.c.tenant_id, entities.c.entity_type, entities.c.public_id,
@@ -29,6 +29,13 @@ _SET_STATE = entities.update().where(entities.c.id == bp("b_id")).values(
 _TOUCH = entities.update().where(entities.c.id == bp("b_id")).values(updated_at=bp("b_now"))
 _SET_ACCOUNT = entities.update().where(entities.c.id == bp("b_id")).values(
     account_id=bp("b_account"), updated_at=bp("b_now"))
+# The entity of a record stored with this content: identify's common case in one statement.
+_UNCHANGED = (sa.select(entities.c.public_id)
+              .join(records, records.c.entity_id == entities.c.id)
+              .where(records.c.tenant_id == bp("tenant_id"),
+                     records.c.entity_type == bp("entity_type"),
+                     records.c.source == bp("source"), records.c.source_key == bp("source_key"),
+                     records.c.content_hash == bp("content_hash")))
 _MEMBERS = (sa.select(entities.c.id).where(entities.c.account_id == bp("account_id"),
                                            entities.c.status == "active")
             .order_by(entities.c.id).limit(bp("limit")))
@@ -44,6 +51,15 @@ class EntityQueries(TxBase):
     def entity(self, entity_id: int) -> EntityRow | None:
         row = self.conn.execute(_BY_ID, {"id": entity_id}).first()
         return EntityRow(*row) if row else None
+
+    def entity_of_unchanged_record(self, tenant_id: int, entity_type: str, source: str,
+                                   source_key: str, content_hash: str) -> str | None:
+        """The public id of the entity holding the record (source, source_key) when its
+        current content hash is `content_hash`; None when there is no such record or its
+        content differs."""
+        return self.conn.execute(_UNCHANGED, {
+            "tenant_id": tenant_id, "entity_type": entity_type, "source": source,
+            "source_key": source_key, "content_hash": content_hash}).scalar()
 
     def entity_by_public_id(self, tenant_id: int, public_id: str) -> EntityRow | None:
         row = self.conn.execute(_BY_PUBLIC, {"tenant_id": tenant_id,
