@@ -239,6 +239,8 @@ def test_damaged_xlsx(tmp_path: Path) -> None:
     (bytes(range(256)) * 40, "binary"),
     (os.urandom(20_000), "binary"),
     (b"name,notes\n" + bytes(range(1, 32)) * 10, "binary"),
+    (b"\xef\xbb\xbf<!DOCTYPE html><html><table><tr><td>a</td></tr></table>", "web page"),
+    ("\ufeff<?xml version='1.0'?><Workbook/>".encode("utf-16"), "XML document"),
 ])
 def test_not_a_table(tmp_path: Path, content: bytes, says: str) -> None:
     path = tmp_path / "upload"

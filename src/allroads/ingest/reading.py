@@ -280,6 +280,10 @@ def _sniff_csv(path: str, compression: str | None, limits: ReadLimits) -> tuple[
             encoding = "utf-8" if _decodes(chunk, "utf-8", at_end) else _legacy_encoding(chunk)
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(first[:4 * SNIFF_CHARS])
     _refuse_control_characters(text)
+    start = text.lstrip("\ufeff \t\r\n")[:20].lower()
+    if start.startswith(("<!doctype html", "<html", "<?xml", "<table")):
+        raise _invalid("the file is a web page or XML document, not CSV (some systems export "
+                       "these with an .xls name)", f"{SAVE_AS_CSV}, or save it as .xlsx")
     return encoding, _delimiter(text[:SNIFF_CHARS])
 
 
