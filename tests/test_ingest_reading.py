@@ -307,6 +307,12 @@ def test_row_limit_streams_up_to_the_limit_then_names_the_setting(tmp_path: Path
     assert len(read(path, ReadLimits(max_rows=11))[1]) == 11
 
 
+def test_row_limit_in_xlsx(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "r.xlsx", {"S": [["id"]] + [[i] for i in range(4)]})
+    assert "more than 3 data rows (row 5 is over the limit)" in \
+        error(path, ReadLimits(max_rows=3)).message
+
+
 def test_column_limit(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "wide.csv", [[f"c{i}" for i in range(6)], ["1"] * 6])
     assert "at most 5 columns" in error(path, ReadLimits(max_columns=5)).message

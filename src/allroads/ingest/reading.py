@@ -41,7 +41,8 @@ MAX_ROWS_SETTING = "ALLROADS_IMPORT_MAX_ROWS"
 
 DELIMITERS = ",;\t|"
 CHUNK = 256 * 1024  # bytes read at a time while detecting the encoding
-SNIFF_CHARS = 16 * 1024  # characters of the file's start shown to csv.Sniffer
+SAMPLE_BYTES = 64 * 1024  # of the file's start, decoded to look for binary data and the header
+SNIFF_CHARS = 4 * 1024  # shown to csv.Sniffer, whose regular expressions take quadratic time
 # Legacy encodings charset-normalizer may choose among: the Windows code pages and the East
 # Asian ones that spreadsheets still save "CSV" in. Any other guess on a short sample is noise.
 LEGACY_ENCODINGS = [
@@ -278,13 +279,13 @@ def _sniff_csv(path: str, compression: str | None, limits: ReadLimits) -> tuple[
                 scanned += len(chunk)
             at_end = len(chunk) < CHUNK
             encoding = "utf-8" if _decodes(chunk, "utf-8", at_end) else _legacy_encoding(chunk)
-    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(first[:4 * SNIFF_CHARS])
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(first[:SAMPLE_BYTES])
     _refuse_control_characters(text)
     start = text.lstrip("\ufeff \t\r\n")[:20].lower()
     if start.startswith(("<!doctype html", "<html", "<?xml", "<table")):
         raise _invalid("the file is a web page or XML document, not CSV (some systems export "
                        "these with an .xls name)", f"{SAVE_AS_CSV}, or save it as .xlsx")
-    return encoding, _delimiter(text[:SNIFF_CHARS])
+    return encoding, _delimiter(text)
 
 
 def _binary(path: str, compression: str | None) -> IO[bytes]:
@@ -316,7 +317,7 @@ def _bom_encoding(data: bytes) -> str | None:
 
 def _utf16_without_bom(data: bytes) -> str | None:
     """UTF-16 without a BOM: most characters of a table are ASCII, so every other byte is 0."""
-    sample = data[:SNIFF_CHARS * 2]
+    sample = data[:SAMPLE_BYTES]
     if b"\0" not in sample:
         return None
     pairs = len(sample) // 2
@@ -373,11 +374,12 @@ def _non_latin_words(text: str) -> bool:
 def _delimiter(text: str) -> str:
     """csv.Sniffer's choice among DELIMITERS if the header row holds it; else the candidate seen
     most in the header row (outside quotes); "," for a single column."""
-    if "\n" in text:
-        text = text[:text.rindex("\n") + 1]  # whole lines only
     header = re.sub(r'"[^"]*"?', "", _first_record(text))
+    sample = text[:SNIFF_CHARS]
+    if "\n" in sample:
+        sample = sample[:sample.rindex("\n") + 1]  # whole lines only
     try:
-        found: str | None = csv.Sniffer().sniff(text, delimiters=DELIMITERS).delimiter
+        found: str | None = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
         found = None
     if found is not None and found in header:
