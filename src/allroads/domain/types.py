@@ -79,6 +79,9 @@ class IdentifyRequest:
     attributes: dict[str, Any] = field(default_factory=dict)
     account: IdentifyRequest | None = None
     touchpoint: str | None = None
+    # The identifiers were normalized by these normalizers already (an import's checks):
+    # identify uses them as they are, without normalizing them again.
+    normalized: bool = False
 
 
 @dataclass(slots=True)

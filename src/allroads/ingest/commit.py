@@ -24,9 +24,8 @@ from allroads.ingest.rowplan import (
     entity_type,
     reference_key,
     row_request,
-    to_request,
 )
-from allroads.ingest.templates import Template
+from allroads.ingest.templates import Template, TemplateOptions
 from allroads.ingest.validate import Progress, ProgressFn
 from allroads.resolution.bulk import BatchWriter
 from allroads.resolution.identify import identify
@@ -90,7 +89,8 @@ def _apply(tx: Tx, actor: Actor, job: ImportRow, profile: ImportProfile, templat
         return _rowwise(tx, actor, rows, lambda u, row: _apply_id_map(u, job, row), cache)
     fresh = [r for r in rows if r.action == "create" and not r.data.get("target")
              and profile.name in ENTITY_PROFILES]
-    marks, failures = _bulk(tx, writer, job, profile, fresh) if fresh else ([], {})
+    marks, failures = (_bulk(tx, writer, job, profile, template.options, fresh) if fresh
+                       else ([], {}))
     bulk = {r.row_number for r in fresh}
     rest = [r for r in rows if r.row_number not in bulk]
     more, more_failures = _rowwise(
@@ -99,12 +99,13 @@ def _apply(tx: Tx, actor: Actor, job: ImportRow, profile: ImportProfile, templat
 
 
 def _bulk(tx: Tx, writer: _Writer, job: ImportRow, profile: ImportProfile,
-          rows: Sequence[StagedRow]) -> tuple[list[Mark], dict[int, list[dict[str, Any]]]]:
+          options: TemplateOptions, rows: Sequence[StagedRow]
+          ) -> tuple[list[Mark], dict[int, list[dict[str, Any]]]]:
     """New customers: written in bulk (as `seed` writes them), in this transaction."""
     failures: dict[int, list[dict[str, Any]]] = {}
     writer.errors = failures
-    outcomes = writer.batch.write(tx, [(r.row_number, to_request(profile, job.source, r.data))
-                                       for r in rows])
+    outcomes = writer.batch.write(tx, [
+        (r.row_number, row_request(profile, job.source, r.data, None, options)) for r in rows])
     marks: list[Mark] = []
     for row in rows:
         if row.row_number in failures:

@@ -79,6 +79,7 @@ class _Customers:
         self.etype = entity_type(profile) if profile.entity_type else EntityType.PERSON
         self.unit = Unit(tx, actor, job.created_at)
         self.rules = self.unit.rules(self.etype)
+        self._seen: dict[int, dict[str, list[str]]] = {}
 
     def _index(self, rows: Sequence[CheckedRow]) -> tuple[
             dict[tuple[str, str], set[int]], dict[str, EntityRow]]:
@@ -92,6 +93,13 @@ class _Customers:
         return held, by_public
 
     def _identifiers(self, row: CheckedRow) -> dict[str, list[str]]:
+        """The row's usable (unique, not blocked) identifier values, by kind."""
+        cached = self._seen.get(row.number)
+        if cached is None:
+            cached = self._seen[row.number] = self._usable(row)
+        return cached
+
+    def _usable(self, row: CheckedRow) -> dict[str, list[str]]:
         idents = row_identifiers(self.profile, row.fields)
         if self.profile.name == "coupon_redemptions" and row.fields.get("user_identification"):
             kind = MATCH_ON.get(self.template.match_on or "mobile", ("mobile", "phone"))[1]

@@ -42,6 +42,7 @@ from allroads.store import ImportRow, Store
 FIRST_ERRORS = 20
 SETTINGS_KEYS = ("mobile_regex",)
 RETRY_DELAYS = (1.0, 4.0)
+SMALL_FILE = 20_000  # rows: below this, starting worker processes costs more than it saves
 AD_HOC = "(none)"  # the name of the template an import without a saved one gets
 
 
@@ -52,6 +53,7 @@ class ImportConfig:
     batch_size: int = 2000
     max_attempts: int = 3
     replay_days: int = 7
+    workers: int = 0  # processes checking cells beside the one writing (files > SMALL_FILE)
 
 
 class Imports:
@@ -349,9 +351,12 @@ class Imports:
         ctx = ValueContext(region=actor.region, today=utcnow().date(),
                            options=template.options,
                            mobile_regex=settings.get("mobile_regex"))
+        estimate = _estimate_rows(Path(job.file_path))
+        small = estimate is not None and estimate < SMALL_FILE
         validate_job(self.store, actor, job, profile, template, ctx,
                      limits=self.config.limits, batch_size=self.config.batch_size,
-                     progress=progress, total_hint=_estimate_rows(Path(job.file_path)))
+                     progress=progress, total_hint=estimate,
+                     workers=0 if small else self.config.workers)
         now = utcnow()
         with self.store.write() as tx:
             counts = _preview_counts(tx.staged_counts(job.id))

@@ -100,7 +100,12 @@ def prepare(u: Unit, req: IdentifyRequest, rules: RuleSet) -> Prepared:
     source = normalize_source(req.source)
     if not isinstance(req.attributes, dict):
         raise InvalidInput("attributes must be an object", field="attributes")
-    idents, received = normalize_all(req.identifiers or {}, u.actor.region)
+    if req.normalized:
+        idents = {k: [str(v) for v in (vs if isinstance(vs, list) else [vs]) if v]
+                  for k, vs in (req.identifiers or {}).items()}
+        received: dict[str, list[Any]] = {}
+    else:
+        idents, received = normalize_all(req.identifiers or {}, u.actor.region)
     if req.source_id is not None and str(req.source_id).strip():
         source_key = str(req.source_id).strip()
         if len(source_key) > 255:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from allroads.domain.errors import InvalidInput
@@ -41,11 +41,15 @@ class IdentifierRule:
         for pattern in self._patterns:
             if pattern.search(value):
                 return f"{value!r} matches the blocked pattern {pattern.pattern!r}"
-        if self.kind == "phone" and is_repeated_digit_phone(value):
+        if self.kind == "phone" and _repeated_digit_phone(value):
             return f"{value!r} is one repeated digit"
         if self.kind == "domain" and is_free_mail_domain(value):
             return f"{value!r} is a free-mail domain: it never identifies a company"
         return None
+
+
+# Checked for every phone of every request, often several times: parse each number once.
+_repeated_digit_phone = lru_cache(maxsize=100_000)(is_repeated_digit_phone)
 
 
 def _rule(kind: str, **kw: Any) -> IdentifierRule:
