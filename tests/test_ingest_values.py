@@ -416,3 +416,15 @@ def test_check_value_never_raises_and_is_idempotent(
         assert again.value == cell.value, (raw, cell.value, again.value)
     if not cell.ok:
         assert cell.value is None
+
+
+@pytest.mark.parametrize("raw", ["470-7691", "278-2555", "4707691"])
+def test_a_short_national_number_is_not_read_as_a_foreign_one(raw: str) -> None:
+    """Seven digits missing their area code stay invalid (not +47 07691, Norway)."""
+    cell = check("mobile", raw, ctx("US", append_country_code=True))
+    assert cell.error is not None and cell.error.code == "INVALID_MOBILE"
+
+
+def test_an_international_number_without_its_plus_is_read() -> None:
+    cell = check("mobile", "4917054435768", ctx("US", append_country_code=True))
+    assert cell.ok and cell.value == "+4917054435768"

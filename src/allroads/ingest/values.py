@@ -294,6 +294,9 @@ def _email(spec: FieldSpec, value: str, ctx: ValueContext) -> Parsed:
     return normal, [("EMAIL_NORMALIZED", f"{_show(value)} was normalized to {normal!r}")]
 
 
+MIN_BARE_INTERNATIONAL_DIGITS = 10
+
+
 def _try_phone(text: str, region: str | None) -> tuple[str | None, str]:
     try:
         return normalize_phone(text, region), ""
@@ -311,18 +314,22 @@ def _read_phone(value: str, ctx: ValueContext) -> tuple[str, bool]:
         e164, reason = _try_phone(value, region) if region else (None, "")
         if e164 is not None:
             return e164, e164[1:] != digits
-        if digits:
+        # An international number written without its "+" (4917054435768) has at least
+        # 10 digits; a shorter one is a national number missing digits (470-7691), not a
+        # foreign number.
+        if len(digits) >= MIN_BARE_INTERNATIONAL_DIGITS:
             e164, bare_reason = _try_phone("+" + digits, None)
             reason = reason or bare_reason
-            if e164 is None and region is None and 6 <= len(digits) <= 12:
-                raise _Reject(
-                    "MOBILE_NO_COUNTRY_CODE",
-                    f"Mobile number {_show(value)} has no country code and the tenant has no "
-                    "default region; write it with its country code (+91 99001 11111), or set "
-                    "the tenant's region and enable 'Append country code to the mobile number "
-                    "automatically' (append_country_code)",
-                )
+        if e164 is None and region is None and 6 <= len(digits) <= 12:
+            raise _Reject(
+                "MOBILE_NO_COUNTRY_CODE",
+                f"Mobile number {_show(value)} has no country code and the tenant has no "
+                "default region; write it with its country code (+91 99001 11111), or set "
+                "the tenant's region and enable 'Append country code to the mobile number "
+                "automatically' (append_country_code)",
+            )
     if e164 is None:
+        reason = reason or f"{len(digits)} digits are too few for a phone number"
         raise _Reject("INVALID_MOBILE", f"Invalid Mobile Number {_show(value)}: {reason}")
     return e164, False
 
