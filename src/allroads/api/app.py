@@ -4,15 +4,21 @@ at import time.
     app = create_app()                       # settings from the environment, its own store
     app = create_app(settings, hub=hub)      # tests: an existing Hub over a test database
 
-Layers, outermost first: a body size limit (pure ASGI, before anything parses the body),
-FastAPI's error handling (every error as problem+json, errors.py), the routes: /api/v1/...
-(routes/), /healthz, /docs and /openapi.json.
+Layers, outermost first: a body size limit (pure ASGI, before anything parses the body;
+ALLROADS_MAX_BODY_BYTES, except the import upload, which streams to disk under
+ALLROADS_IMPORT_MAX_BYTES), FastAPI's error handling (every error as problem+json,
+errors.py), the routes: /api/v1/... (routes/), /healthz, /docs and /openapi.json.
+
+The import pipeline (`app.state.imports`) and its background runner
+(`app.state.import_runner`) are built here too; the lifespan starts the runner, which
+resumes the imports a crashed server left, and stops it, leaving unfinished ones resumable.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,11 +33,16 @@ from allroads.api.errors import (
     problem_for,
 )
 from allroads.api.routes import api_router, docs, health
+from allroads.ingest.reading import ReadLimits
+from allroads.ingest.runner import ImportRunner
+from allroads.ingest.service import ImportConfig, Imports
 from allroads.resolution.hub import Hub
 from allroads.settings import Settings
 from allroads.store import Store
 
 API_PREFIX = "/api/v1"
+UPLOAD_PATH = API_PREFIX + "/imports"
+FORM_OVERHEAD = 1_048_576  # room for the form fields and multipart framing beside the file
 
 DESCRIPTION = """\
 Allroads resolves customer records from all your systems to one customer ID.
@@ -43,32 +54,52 @@ a write to make retrying it safe.
 """
 
 
-def create_app(settings: Settings | None = None, *, hub: Hub | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
+               import_workers: int = 1) -> FastAPI:
+    """`import_workers`: threads running import phases; 0 runs them inside the request
+    (synchronous, for tests and scripts)."""
     settings = settings or Settings.from_env()
     own_store = None
     if hub is None:
         own_store = Store(settings.database_url, pool_size=settings.pool_size)
         hub = Hub(own_store)
+    imports = Imports(hub.store, import_config(settings))
+    runner = ImportRunner(imports, workers=import_workers)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if own_store is not None:
             own_store.check_migrated()  # fail at start, with how to fix it, not per request
-        yield
-        if own_store is not None:
-            own_store.close()
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+            if own_store is not None:
+                own_store.close()
 
     app = AllroadsAPI(title="Allroads", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json",
                   lifespan=lifespan)
     app.state.hub = hub
     app.state.settings = settings
+    app.state.imports = imports
+    app.state.import_runner = runner
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       overrides={("POST", UPLOAD_PATH):
+                                  settings.import_max_bytes + FORM_OVERHEAD})
     app.include_router(api_router(settings), prefix=API_PREFIX)
     app.include_router(health.router())
     docs.install(app)
     return app
+
+
+def import_config(settings: Settings) -> ImportConfig:
+    return ImportConfig(upload_dir=Path(settings.import_dir),
+                        limits=ReadLimits(max_bytes=settings.import_max_bytes,
+                                          max_rows=settings.import_max_rows),
+                        batch_size=settings.import_batch_rows)
 
 
 class AllroadsAPI(FastAPI):
@@ -88,19 +119,24 @@ class AllroadsAPI(FastAPI):
 
 class BodySizeLimit:
     """413 for a body over `max_bytes`: at once when Content-Length says so, else as soon as
-    the streamed (chunked) bytes pass it. Pure ASGI: no per-request task or body copy."""
+    the streamed (chunked) bytes pass it. Pure ASGI: no per-request task or body copy.
+    `overrides` gives some routes, by (method, path), a limit of their own (uploads)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 overrides: Mapping[tuple[str, str], int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = dict(overrides or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.overrides.get((scope["method"], scope["path"].rstrip("/")),
+                                   self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if declared is not None and declared > limit:
+            await self._reject(scope, receive, send, limit)
             return
         seen = 0
         started = False
@@ -110,8 +146,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -124,10 +160,10 @@ class BodySizeLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await self._reject(scope, receive, send)
+            await self._reject(scope, receive, send, limit)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_for(Request(scope), BodyTooLarge(self.max_bytes))
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem_for(Request(scope), BodyTooLarge(limit))
         assert response is not None
         response.headers["Connection"] = "close"  # the rest of the body is not read
         await response(scope, receive, send)
