@@ -4,6 +4,9 @@
     allroads demo                      a demo company's customers, seeded and served
     allroads resolve KIND=VALUE        the customer an identifier belongs to
     allroads quality                   orphans, blocked and shared identifiers
+    allroads import FILE               a bulk import: validate, preview, commit (and status,
+                                       resume, replay, undo, errors, profiles, templates)
+    allroads watch                     import each new file of a drop folder or FTP location
     allroads apikey create|list|revoke
     allroads sources list|set
     allroads rules show|set
@@ -14,12 +17,13 @@ from __future__ import annotations
 
 import typer
 
-from allroads.cli import database, keys, rules, sources
+from allroads.cli import database, imports, keys, rules, sources
 from allroads.cli.demo import demo
 from allroads.cli.errors import AllroadsGroup
 from allroads.cli.quality import quality
 from allroads.cli.resolve import resolve
 from allroads.cli.serve import serve
+from allroads.cli.watch import watch
 
 app = typer.Typer(
     name="allroads",
@@ -45,6 +49,8 @@ app.command(rich_help_panel="Run")(serve)
 app.command(rich_help_panel="Run")(demo)
 app.command(rich_help_panel="Customers")(resolve)
 app.command(rich_help_panel="Customers")(quality)
+app.add_typer(imports.app, name="import", rich_help_panel="Import")
+app.command(rich_help_panel="Import")(watch)
 app.add_typer(keys.app, name="apikey", rich_help_panel="Administer")
 app.add_typer(sources.app, name="sources", rich_help_panel="Administer")
 app.add_typer(rules.app, name="rules", rich_help_panel="Administer")
