@@ -37,6 +37,7 @@ from allroads.ingest.validate import ProgressFn, validate_job
 from allroads.ingest.values import ValueContext
 from allroads.resolution.identify import normalize_source
 from allroads.resolution.ids import new_public_id
+from allroads.settings import Settings
 from allroads.store import ImportRow, Store
 
 FIRST_ERRORS = 20
@@ -54,6 +55,15 @@ class ImportConfig:
     max_attempts: int = 3
     replay_days: int = 7
     workers: int = 0  # processes checking cells beside the one writing (files > SMALL_FILE)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImportConfig:
+        """The pipeline's configuration from the ALLROADS_IMPORT_* settings."""
+        return cls(upload_dir=Path(settings.import_dir),
+                   limits=ReadLimits(max_bytes=settings.import_max_bytes,
+                                     max_rows=settings.import_max_rows),
+                   batch_size=max(1, settings.import_batch_rows),
+                   workers=max(0, settings.import_workers))
 
 
 class Imports:
