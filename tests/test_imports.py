@@ -333,3 +333,39 @@ def test_subscriptions_and_fraud_status_land_on_the_profile(
 def _job(store: Store, actor: Actor, public_id: str) -> Any:
     with store.read() as tx:
         return tx.import_by_public_id(actor.tenant_id, public_id)
+
+
+def test_card_series_cards_and_coupon_redemptions(
+        imports: Imports, store: Store, hub: Hub, actor: Actor, tmp_path: Path) -> None:
+    _run(imports, actor, _file(tmp_path, PEOPLE))
+    _run(imports, actor, _file(tmp_path, "Store Code\n1234\nmal1\n", "s.csv"), profile="stores")
+    series = ("Card Series Code,Card Series Description,Card Type,Card Generation Enabled,"
+              "Card Suffix,Card Prefix,Card Length,Expiry Days,Till IUN\n"
+              "GOLDPHY2,Gold Card,PHYSICAL,true,2021,GOLD2,16,1000,1234\n")
+    made = _run(imports, actor, _file(tmp_path, series, "series.csv"), profile="card_series")
+    assert made["counts"]["committed"]["created"] == 1, made
+    cards = ("Card Number,Card Series Code,Card Status Label,Till IUN,Mobile,Card External ID\n"
+             "GOLDPHY2TT12311,GOLDPHY2,NOT_ISSUED,1234,+14155550101,E34334\n"
+             "SILVER000001,SILVER,ACTIVE,1234,+14155550101,E1\n"
+             "GOLDPHY2TT12312,GOLDPHY2,ACTIVE,1234,+14155550999,E2\n")
+    view = _run(imports, actor, _file(tmp_path, cards, "cards.csv"), profile="cards")
+    assert _errors(view) == {3: {"UNKNOWN_CARD_SERIES"}, 4: {"UNKNOWN_CUSTOMER"}}
+    assert view["counts"]["committed"]["created"] == 1
+    tom = hub.resolve(actor, EntityType.PERSON, kind="email", value="tom@shopmail.net")
+    with store.read() as tx:
+        card = tx.reference_rows("cards", actor.tenant_id, [("GOLDPHY2TT12311",)])
+        entity = tx.entity_by_public_id(actor.tenant_id, tom["id"])
+    assert entity is not None
+    assert card[("GOLDPHY2TT12311",)]["entity_id"] == entity.id
+    coupons = ("Voucher Series Id,Voucher Code,Till IUN,User Identification Input,"
+               "Date of Redemption,Transaction Number\n"
+               "5309,7003008,mal1,(415) 555-0102,12/15/2016 15:06,B-1\n")
+    redeemed = _run(imports, actor, _file(tmp_path, coupons, "coupons.csv"),
+                    profile="coupon_redemptions", match_on="mobile")
+    assert redeemed["counts"]["committed"]["created"] == 1, redeemed
+    again = _run(imports, actor, _file(tmp_path, coupons, "coupons2.csv"),
+                 profile="coupon_redemptions", match_on="mobile", commit=False)
+    assert again["counts"]["update"] == 1
+
+    undone = imports.undo(actor, made["id"])
+    assert undone["undo"]["references_deleted"] == 1

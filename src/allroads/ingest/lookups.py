@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from allroads.domain.errors import AllroadsError
+from allroads.domain.errors import AllroadsError, InvalidIdentifier
+from allroads.domain.identifiers import normalize_identifier
 from allroads.domain.types import Actor, EntityType
 from allroads.ingest.issues import Issue, Severity
 from allroads.ingest.profiles import FieldType, ImportProfile
@@ -101,10 +102,20 @@ class _Customers:
 
     def _usable(self, row: CheckedRow) -> dict[str, list[str]]:
         idents = row_identifiers(self.profile, row.fields)
-        if self.profile.name == "coupon_redemptions" and row.fields.get("user_identification"):
+        given = row.fields.get("user_identification")
+        if self.profile.name == "coupon_redemptions" and given:
             kind = MATCH_ON.get(self.template.match_on or "mobile", ("mobile", "phone"))[1]
-            if kind is not None:
-                idents.setdefault(kind, []).append(str(row.fields["user_identification"]))
+            if kind is None:
+                row.fields.setdefault("user_id", str(given))
+            else:
+                try:
+                    value = normalize_identifier(kind, given, region=self.actor.region)
+                except InvalidIdentifier as exc:
+                    row.issues.append(Issue("UNKNOWN_CUSTOMER", f"User Identification Input "
+                                            f"{given!r} is not a valid {kind}: {exc.reason}",
+                                            field="user_identification"))
+                else:
+                    idents.setdefault(kind, []).append(value)
         for field_name, kind in MATCH_ON.values():
             if kind and field_name in row.fields and kind not in idents:
                 idents[kind] = [str(row.fields[field_name])]

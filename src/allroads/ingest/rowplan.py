@@ -35,10 +35,11 @@ def match_field(profile: ImportProfile, match_on: str | None) -> str | None:
     if match_on not in MATCH_ON:
         return None
     name, kind = MATCH_ON[match_on]
-    names = {s.name for s in profile.fields}
-    if name in names or kind is None:
+    if any(s.name == name for s in profile.fields):
         return name
-    return next((s.name for s in profile.fields if s.identifier == kind), name)
+    # e.g. accounts' external_ref; None when the profile names the customer otherwise
+    # (coupon redemptions' "User Identification Input")
+    return next((s.name for s in profile.fields if kind and s.identifier == kind), None)
 
 
 def entity_type(profile: ImportProfile) -> EntityType:
