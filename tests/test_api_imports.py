@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from allroads.api import create_app
@@ -556,3 +559,47 @@ def test_replay_window(store: Store, actor: Actor, tmp_path: Path) -> None:
     assert runner.process(actor, job["id"])["status"] == "failed"
     with pytest.raises(Conflict, match="can no longer be replayed"):
         runner.replay(actor, job["id"])
+
+
+# A real server --------------------------------------------------------------------------------
+def test_over_a_real_server(tmp_path: Path) -> None:
+    """uvicorn over a SQLite file: the lifespan starts the runner; the upload streams over
+    real HTTP past the (small) JSON body limit, and past the import limit it is a 413."""
+    url = f"sqlite:///{tmp_path / 'allroads.db'}"
+    setup = Store(url)
+    setup.migrate()
+    key, _ = Hub(setup).create_api_key("acme", Role.INGEST)
+    setup.close()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(Settings(database_url=url, max_body_bytes=1_000,
+                              import_max_bytes=100_000, import_dir=str(tmp_path / "imp")))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30,
+                          headers={"Authorization": f"Bearer {key}"}) as http:
+            text = people_csv(100)
+            res = http.post("/imports", files={"file": ("p.csv", text.encode())},
+                            data={"profile": "people", "source": "shop",
+                                  "auto_commit": "true"})
+            assert res.status_code == 202, res.text
+            job = res.json()["id"]
+            while (view := http.get(f"/imports/{job}").json())["status"] != "committed":
+                assert view["status"] != "failed", view
+                assert time.monotonic() < deadline + 60
+                time.sleep(0.05)
+            assert view["counts"]["committed"]["created"] == 100
+            res = http.post("/imports", files={"file": ("p.csv", text.encode() * 40)},
+                            data={"profile": "people", "source": "shop"})
+            assert_problem(res, 413, "body_too_large")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)

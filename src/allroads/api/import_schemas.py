@@ -100,8 +100,8 @@ class ImportTemplateList(Output):
 class ImportSettingsIn(Input):
     mobile_regex: str | None = Field(
         default=None, max_length=1000, description="a regular expression every mobile number "
-        "must match (as written in the file, after trimming); null: no regex",
-        examples=[r"^\+?91[6-9]\d{9}$"])
+        "must match in full: as E.164, E.164 digits or the national number; null: no regex",
+        examples=[r"^91[6-9]\d{9}$"])
 
 
 class ImportSettingsOut(Output):
