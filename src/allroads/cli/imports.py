@@ -391,8 +391,9 @@ def run(
 
         allroads import customers.csv --profile people --source shop --tenant acme
 
-        allroads import export.csv.gz -p people -s crm --match-on email --option
-        append_country_code=true --map "Mobile No.=mobile" --dry-run -t acme
+        allroads import export.csv.gz -p people -s crm --match-on email --dry-run -t acme
+
+        allroads import shop.csv -p people -s shop -o append_country_code -m "Handy=mobile"
 
         allroads import customers.csv -p people -s shop -t acme --yes --json | jq .rows_per_s
     """
@@ -719,8 +720,9 @@ def template_set(
 
     Example:
 
-        allroads import template set people shopify --match-on email --option
-        append_country_code=true --map "Phone=mobile" --tenant acme
+        allroads import template set people shopify --match-on email -t acme
+
+        allroads import template set people shop -o append_country_code -m "Handy=mobile"
     """
     data: dict[str, Any] = {"match_on": match_on, "options": parse_options(option),
                             "mapping": parse_mapping(mapping)}

@@ -77,11 +77,9 @@ def watch(
 
     Example:
 
-        allroads watch --folder /srv/drop/shop --profile people --source shop --template
-        daily --tenant acme
+        allroads watch --folder /srv/drop -p people -s shop --template daily -t acme
 
-        allroads watch --ftp ftp://loader@ftp.example.com/exports --profile people --source
-        crm --template crm-contacts --tenant acme --once
+        allroads watch --ftp ftp://u@ftp.acme.com/in -p people -s crm --template c -t acme --once
     """
     if (folder is None) == (ftp is None):
         raise InvalidInput("give either --folder PATH or --ftp URL (one of them)",
