@@ -12,7 +12,6 @@ The work is in `allroads.ingest.service.Imports`; this module parses and renders
 from __future__ import annotations
 
 import dataclasses
-import io
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -338,11 +337,17 @@ def default_report_path(file: Path) -> Path:
 
 def write_report(imports: Imports, actor: Actor, import_id: str, path: Path, *,
                  keep_empty: bool) -> int:
-    """The error report as CSV at `path`; an empty one is removed unless asked for."""
-    buffer = io.StringIO()
-    written = imports.error_report(actor, import_id, buffer)
-    if written or keep_empty:
-        path.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    """The error report as CSV at `path` (streamed through a temporary file beside it, so a
+    report of a million rows is never held in memory); an empty one is not kept unless
+    asked for."""
+    partial = path.with_name(f".{path.name}.part")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            written = imports.error_report(actor, import_id, out)
+        if written or keep_empty:
+            partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return written
 
 
@@ -657,9 +662,7 @@ def errors_report(
     """
     with session(tenant) as (imports, actor):
         if output is None:
-            buffer = io.StringIO()
-            imports.error_report(actor, import_id, buffer)
-            sys.stdout.write(buffer.getvalue())
+            imports.error_report(actor, import_id, sys.stdout)
             return
         written = write_report(imports, actor, import_id, output, keep_empty=True)
     err_console.print(f"Wrote {written:,} issues to {output}")

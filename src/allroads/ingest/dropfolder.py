@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,7 +48,7 @@ class LocalFolder:
     def fetch(self, name: str) -> Iterator[Path]:
         yield self.root / name
 
-    def file_away(self, name: str, folder: str, extras: dict[str, bytes]) -> str | None:
+    def file_away(self, name: str, folder: str, extras: dict[str, Path]) -> str | None:
         target_dir = self.root / folder
         target_dir.mkdir(exist_ok=True)
         target = target_dir / unique_name(name, lambda n: (target_dir / n).exists())
@@ -56,8 +57,8 @@ class LocalFolder:
         except OSError:
             return None
         (self.root / (name + MARKER)).unlink(missing_ok=True)
-        for suffix, content in extras.items():
-            (target_dir / (target.name + suffix)).write_bytes(content)
+        for suffix, source in extras.items():
+            shutil.copyfile(source, target_dir / (target.name + suffix))
         return str(target.relative_to(self.root))
 
     def default_ledger(self, state_dir: Path) -> Path:

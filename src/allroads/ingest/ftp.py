@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import hashlib
-import io
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -137,7 +136,7 @@ class FtpFolder:
             self._call(download)
             yield path
 
-    def file_away(self, name: str, folder: str, extras: dict[str, bytes]) -> str | None:
+    def file_away(self, name: str, folder: str, extras: dict[str, Path]) -> str | None:
         def move(ftp: ftplib.FTP) -> str | None:
             with contextlib.suppress(ftplib.error_perm):  # it exists (or may not be made)
                 ftp.mkd(folder)
@@ -152,9 +151,9 @@ class FtpFolder:
                 return None
             with contextlib.suppress(ftplib.error_perm):
                 ftp.delete(name + MARKER)
-            for suffix, content in extras.items():
-                with contextlib.suppress(ftplib.error_perm):
-                    ftp.storbinary(f"STOR {folder}/{target}{suffix}", io.BytesIO(content))
+            for suffix, source in extras.items():
+                with contextlib.suppress(ftplib.error_perm), source.open("rb") as content:
+                    ftp.storbinary(f"STOR {folder}/{target}{suffix}", content)
             return f"{folder}/{target}"
 
         return self._call(move)

@@ -22,9 +22,9 @@ ledger).
 
 **Afterwards.** The file goes to `processed/` (committed, or a duplicate) or `failed/` (the
 file could not be read, had no column for a mandatory field, or the import failed), with
-`NAME.errors.csv` (the error report, when a row was rejected) and `NAME.error.txt` (why the
-import failed) beside it. Where the file cannot be moved (a read-only FTP account) it stays,
-and the ledger keeps it from being taken again.
+`NAME.errors.csv` (the error report, when a row had an error or a warning) and
+`NAME.error.txt` (why the import failed) beside it. Where the file cannot be moved (a
+read-only FTP account) it stays, and the ledger keeps it from being taken again.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import contextlib
 import datetime as dt
 import fnmatch
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -80,11 +79,11 @@ class Location(Protocol):
     def fetch(self, name: str) -> contextlib.AbstractContextManager[Path]:
         """A local path holding the file's bytes, for as long as the context lasts."""
 
-    def file_away(self, name: str, folder: str, extras: dict[str, bytes]) -> str | None:
+    def file_away(self, name: str, folder: str, extras: dict[str, Path]) -> str | None:
         """Move the file into `folder` (processed or failed; under another name if the
-        folder has one like it), remove its marker, and write `extras` beside it (name
-        suffix -> content: `.errors.csv` gives `NAME.errors.csv`). Returns where it went,
-        or None where it cannot be moved (it is then left as it is)."""
+        folder has one like it), remove its marker, and copy `extras` beside it (name
+        suffix -> local file: `.errors.csv` gives `NAME.errors.csv`). Returns where it
+        went, or None where it cannot be moved (it is then left as it is)."""
 
     def default_ledger(self, state_dir: Path) -> Path:
         """Where this location's ledger lives unless one is named."""
@@ -356,27 +355,25 @@ class Watcher:
         name = str(entry["name"])
         if view is not None and view["status"] != "committed":
             error = view.get("error") or f"the import ended {view['status']}"
-        extras: dict[str, bytes] = {}
-        if view is not None and _has_issues(view):
-            report = io.StringIO()
-            if self.imports.error_report(self.actor, view["id"], report):
-                extras[".errors.csv"] = report.getvalue().encode("utf-8")
-        if error is not None:
-            extras[".error.txt"] = (error + "\n").encode("utf-8")
         folder = FAILED if error is not None else PROCESSED
-        moved = self.location.file_away(name, folder, extras)
+        with tempfile.TemporaryDirectory(prefix="allroads-watch-") as tmp:
+            extras: dict[str, Path] = {}
+            if view is not None:
+                report = Path(tmp) / "errors.csv"
+                with report.open("w", encoding="utf-8", newline="") as out:
+                    written = self.imports.error_report(self.actor, view["id"], out)
+                if written:
+                    extras[".errors.csv"] = report
+            if error is not None:
+                extras[".error.txt"] = Path(tmp) / "error.txt"
+                extras[".error.txt"].write_text(error + "\n", encoding="utf-8")
+            moved = self.location.file_away(name, folder, extras)
         entry.update(status="failed" if error is not None else "committed",
                      error=error, finished_at=_now(), moved_to=moved,
                      counts=(view or {}).get("counts"))
         self.ledger.save()
         return self._emit(WatchEvent("failed" if error is not None else "committed", name,
                                      entry.get("import_id"), error, view, moved))
-
-
-def _has_issues(view: dict[str, Any]) -> bool:
-    counts = view.get("counts") or {}
-    committed = counts.get("committed") or {}
-    return bool(counts.get("rejected") or committed.get("failed") or view.get("first_errors"))
 
 
 def _message(exc: InvalidInput) -> str:
