@@ -159,6 +159,8 @@ def test_bad_usage_and_failures(env: dict[str, str | None], tmp_path: Path) -> N
         (["import", str(people.path), "-p", "people", "-s", "shop", "-t", "acmee"], 1,
          "no tenant 'acmee'"),
         (["import", "status", "imp_nothing"], 1, "no import"),
+        (["import", str(people.path), "-p", "people", "-s", "shop", "--errors",
+          str(tmp_path / "nowhere" / "e.csv")], 2, "does not exist"),
     ]
     for args, code, needle in cases:
         result = invoke(env, *args)

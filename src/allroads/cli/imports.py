@@ -406,6 +406,9 @@ def run(
     options = parse_options(option)
     columns = parse_mapping(mapping)
     report_path = errors or default_report_path(file)
+    if errors is not None and not errors.parent.is_dir():
+        raise InvalidInput(f"--errors {errors}: the folder {errors.parent} does not exist",
+                           field="errors", hint="create it, or name a file in another folder")
     interactive = not yes and sys.stdin.isatty()
     seconds: dict[str, float] = {}
     with session(tenant) as (imports, actor):
@@ -422,9 +425,15 @@ def run(
         _print_preview(out, view)
         report: tuple[Path, int] | None = None
         if view["status"] == "validated" or view.get("first_errors"):
-            written = write_report(imports, actor, import_id, report_path,
-                                   keep_empty=errors is not None)
-            if written or errors is not None:
+            written: int | None = None
+            try:
+                written = write_report(imports, actor, import_id, report_path,
+                                       keep_empty=errors is not None)
+            except OSError as exc:
+                err_console.print(f"[yellow]Warning:[/] the error report could not be written "
+                                  f"to {escape(str(report_path))}: {escape(str(exc))}; get it "
+                                  f"with `allroads import errors {import_id} --output PATH`")
+            if written is not None and (written or errors is not None):
                 report = (report_path, written)
                 out.print(f"Error report: {escape(str(report_path))} ({_n(written)} issues)",
                           soft_wrap=True)
