@@ -8,7 +8,9 @@
 
 Every dependency here is `async def`: FastAPI runs a plain `def` dependency in the thread
 pool, a hop that costs more than the work these do (none of them does I/O, except the
-first look-up of an API key, which alone goes to the thread pool).
+first look-up of an API key, which alone goes to the thread pool). The graph is kept
+shallow: FastAPI solves a declared sub-dependency again for every dependant that declares
+it (cached or not), so helpers call `authenticate` instead of declaring `CurrentKey`.
 """
 
 from __future__ import annotations
@@ -113,9 +115,12 @@ EditorKey = Annotated[Principal, Depends(requires(Role.EDITOR))]
 AdminKey = Annotated[Principal, Depends(requires(Role.ADMIN))]
 
 
-async def known_query(request: Request, _principal: CurrentKey) -> None:
+async def known_query(request: Request) -> None:
     """A 422 for a query parameter the route does not take (`?cursr=`), instead of ignoring
-    it: a misspelled cursor would otherwise return the first page forever."""
+    it: a misspelled cursor would otherwise return the first page forever. Authentication
+    comes first (a 401 before a 422); it is called, not declared as a sub-dependency: FastAPI
+    solves every declared sub-dependency again, cached or not, at a cost on every request."""
+    await authenticate(request)
     if not request.query_params:
         return
     route = request.scope.get("route")

@@ -32,7 +32,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from allroads.api.deps import CurrentKey, HubDep
+from allroads.api.deps import authenticate
 from allroads.api.errors import PROBLEM_MEDIA_TYPE, ApiError, problem_for
 from allroads.store import StoredResponse
 from allroads.store.requests import PENDING
@@ -61,12 +61,16 @@ class Pending:
     body_hash: str
 
 
-async def idempotency(request: Request, principal: CurrentKey, hub: HubDep,
+async def idempotency(request: Request,
                       key: Annotated[str | None, Header(
                           alias=HEADER, description="any unique string (e.g. a UUID), at "
                           f"most {MAX_KEY_LENGTH} characters: a retry with the same key "
                           "and body returns the first response and changes nothing")] = None
                       ) -> Pending | None:
+    # Authenticated first (a 401 before any 422), by a call rather than a declared
+    # CurrentKey (see api/deps.py); the route's role check has usually done it already.
+    principal = await authenticate(request)
+    hub = request.app.state.hub
     if key is None:
         return None
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
