@@ -411,6 +411,81 @@ def bench(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+# (e) repeats and a baseline -----------------------------------------------------------------
+def run_name(run: dict[str, Any]) -> str:
+    return (f"open @ {run['rate_target']:g}/s" if run["mode"] == "open"
+            else f"closed, {run['connections']} conns")
+
+
+def figures(run: dict[str, Any]) -> dict[str, float]:
+    """What a run is compared by: req/s, p50, p99, and server CPU ms per request."""
+    rps = run["achieved_rps"]
+    return {"req_s": rps, "p50_ms": run["latency_ms"]["p50"], "p99_ms": run["latency_ms"]["p99"],
+            "server_cpu_ms": round(run["cpu"]["server_cores"] / max(rps, 1) * 1000, 3),
+            "errors": run["errors"]}
+
+
+def medians(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per run name, the median of each figure over the repeats."""
+    from statistics import median
+
+    names = [run_name(r) for r in results[0]["runs"]]
+    out: dict[str, dict[str, float]] = {}
+    for name in names:
+        rows = [figures(r) for res in results for r in res["runs"] if run_name(r) == name]
+        out[name] = {k: round(median(row[k] for row in rows), 3) for k in rows[0]}
+        out[name]["repeats"] = len(rows)
+    return out
+
+
+def combine(paths: list[Path], baseline: list[Path], note: str) -> dict[str, Any]:
+    """Several runs of the benchmark (and of a baseline, measured in the same session,
+    interleaved) as one result: the run with the median best throughput, and the medians
+    and ratios of every figure."""
+    results = [json.loads(p.read_text()) for p in paths]
+
+    def best(res: dict[str, Any]) -> float:
+        return max(r["achieved_rps"] for r in res["runs"] if r["mode"] == "closed")
+
+    ranked = sorted(results, key=best)
+    combined = dict(ranked[len(ranked) // 2])
+    combined["note"] = note
+    combined["repeats"] = {"count": len(results), "medians": medians(results),
+                           "each": [{"when": r["when"], "loadavg_at_start":
+                                     r["machine"].get("loadavg_at_start"),
+                                     "runs": {run_name(x): figures(x) for x in r["runs"]}}
+                                    for r in results]}
+    if baseline:
+        base = [json.loads(p.read_text()) for p in baseline]
+        base_medians = medians(base)
+        combined["baseline"] = {"git_commit": base[0]["git_commit"], "count": len(base),
+                                "medians": base_medians}
+        combined["ratios"] = {
+            name: {k: round(v / base_medians[name][k], 2)
+                   for k, v in fig.items() if k in ("req_s", "p50_ms", "p99_ms",
+                                                    "server_cpu_ms")
+                   and base_medians.get(name, {}).get(k)}
+            for name, fig in combined["repeats"]["medians"].items()}
+    return combined
+
+
+def median_table(results: list[dict[str, Any]]) -> str:
+    """Medians of the repeats, beside the baseline's when there is one."""
+    lines = ["| backend | run | req/s | p50 ms | p99 ms | server CPU ms/req | errors "
+             "| baseline req/s | baseline p50 ms | baseline p99 ms | baseline CPU ms/req |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for res in results:
+        base = res.get("baseline", {}).get("medians", {})
+        for name, fig in res["repeats"]["medians"].items():
+            b = base.get(name)
+            tail = (f"{b['req_s']:,.0f} | {b['p50_ms']} | {b['p99_ms']} | {b['server_cpu_ms']}"
+                    if b else "| | |")
+            lines.append(f"| {res['backend']} | {name} | {fig['req_s']:,.0f} | {fig['p50_ms']} "
+                         f"| {fig['p99_ms']} | {fig['server_cpu_ms']} | {fig['errors']:g} "
+                         f"| {tail} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--people", type=int, default=1_000_000)
@@ -442,7 +517,33 @@ def main() -> None:
                     help="keep a pristine copy of the loaded database for --reuse")
     ap.add_argument("--reuse", action="store_true",
                     help="start from the pristine copy kept by --keep instead of loading")
+    ap.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
+                    help="no measuring: combine these results of one backend (repeats of "
+                    "the same run) into results/identify_<backend>.json, with medians")
+    ap.add_argument("--baseline", nargs="+", type=Path, default=[], metavar="JSON",
+                    help="with --combine: results of the code before a change, measured "
+                    "in the same session (medians and ratios are added)")
+    ap.add_argument("--note", default="", help="with --combine: what was measured, stored "
+                    "in the result")
+    ap.add_argument("--table", action="store_true",
+                    help="no measuring: print the tables of results/identify_*.json")
     args = ap.parse_args()
+    if args.combine:
+        combined = combine(args.combine, args.baseline, args.note)
+        out = HERE / "results" / f"identify_{combined['backend']}.json"
+        out.write_text(json.dumps(combined, indent=2) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}")
+        print(median_table([combined]))
+        return
+    if args.table:
+        stored = [json.loads((HERE / "results" / f"identify_{b}.json").read_text())
+                  for b in ("sqlite", "postgres")]
+        print(table(stored))
+        repeated = [r for r in stored if "repeats" in r]
+        if repeated:
+            print()
+            print(median_table(repeated))
+        return
     results = [bench(b, args) for b in
                (("sqlite", "postgres") if args.db == "both" else (args.db,))]
     print()
