@@ -32,6 +32,10 @@ def test_every_write_route_takes_an_idempotency_key(api: Api) -> None:
         writes += 1
         assert isinstance(route.original_route, IdempotentRoute), route.path
         calls = {d.call for d in route.original_route.dependant.dependencies}
+        if route.path == f"{API}/imports":  # streams its body: checks the key over its hash
+            headers = {p.alias for p in route.original_route.dependant.header_params}
+            assert "Idempotency-Key" in headers
+            continue
         assert idempotency in calls, f"{methods} {route.path} has no Idempotency-Key"
     assert writes >= 15
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from allroads.domain.errors import AllroadsError, Conflict
-from allroads.domain.types import Actor, utcnow
+from allroads.domain.types import Actor
 from allroads.ingest.service import Imports
 from allroads.ingest.validate import Progress
 
@@ -147,16 +147,7 @@ class ImportRunner:
     def replay(self, actor: Actor, public_id: str) -> dict[str, Any]:
         """Queue the replay of a failed import; Conflict now if it is not failed or its
         replay window has passed (the same checks the replay itself makes)."""
-        view = self.imports.get(actor, public_id)
-        if view["status"] != "failed":
-            raise Conflict(f"import {public_id} is {view['status']}; only a failed import "
-                           "can be replayed", hint="see GET /api/v1/imports/{id} for its "
-                           "status")
-        until = view["replayable_until"]
-        if until is not None and utcnow() > _aware(dt.datetime.fromisoformat(until)):
-            raise Conflict(f"import {public_id} can no longer be replayed: replay is "
-                           f"available for {self.imports.config.replay_days} days after the "
-                           f"upload (until {until})", hint="upload the file again")
+        self.imports.check_replayable(actor, public_id)
         if not self._enqueue(_Task("replay", actor, public_id)):
             raise Conflict(f"import {public_id} is already being replayed",
                            hint="poll GET /api/v1/imports/{id} for its progress")
@@ -188,10 +179,9 @@ class ImportRunner:
     # Inside -------------------------------------------------------------------------------
     def _claim(self, actor: Actor, public_id: str, from_statuses: tuple[str, ...],
                to_status: str) -> None:
-        # Imports._claim is the pipeline's own atomic status move (with its messages for a
-        # dry run and a wrong status); the phase run later claims the job again from
-        # `to_status`, as a resume does.
-        self.imports._claim(actor, public_id, from_statuses, to_status)
+        # The pipeline's own atomic status move (with its messages for a dry run and a
+        # wrong status); the queued phase then runs as `claimed`.
+        self.imports.claim(actor, public_id, from_statuses, to_status)
 
     def _enqueue(self, task: _Task) -> bool:
         """Queue a task unless its job is queued or running already; False if it was."""
@@ -222,8 +212,7 @@ class ImportRunner:
         with self._lock:
             self._active[task.public_id] = (task.phase, "running")
         try:
-            run = getattr(self.imports, task.phase)
-            view = run(task.actor, task.public_id, progress=self._progress)
+            view = self._run(task)
             log.info("import %s: %s done, %s", task.public_id, task.phase, view["status"])
         except _Interrupted:
             log.info("import %s: %s interrupted by shutdown; it will be resumed",
@@ -236,6 +225,18 @@ class ImportRunner:
             with self._lock:
                 self._active.pop(task.public_id, None)
                 self._lock.notify_all()
+
+    def _run(self, task: _Task) -> dict[str, Any]:
+        imports, actor, public_id, progress = (self.imports, task.actor, task.public_id,
+                                               self._progress)
+        if task.phase == "process":  # claimed by `process` before it was queued
+            return imports.process(actor, public_id, progress=progress, claimed=True)
+        if task.phase == "commit":
+            return imports.commit(actor, public_id, progress=progress, claimed=True)
+        if task.phase == "resume":
+            return imports.resume(actor, public_id, progress=progress,
+                                  stale_seconds=self.stale_seconds)
+        return imports.replay(actor, public_id, progress=progress)
 
     def _progress(self, _progress: Progress) -> None:
         if self._stopping.is_set():

@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,9 +149,11 @@ class Imports:
     def submit(self, actor: Actor, src: IO[bytes] | Path, *, filename: str, profile: str,
                source: str, template: str | None = None,
                template_data: dict[str, Any] | None = None, match_on: str | None = None,
-               dry_run: bool = False, auto_commit: bool = False) -> dict[str, Any]:
+               dry_run: bool = False, auto_commit: bool = False, move: bool = False
+               ) -> dict[str, Any]:
         """Store the file and register the import (status `uploaded`). The file's format
-        is checked now, so an unreadable file is refused before any work is queued."""
+        is checked now, so an unreadable file is refused before any work is queued.
+        `move`: `src` is a file of ours (an upload just received): move it, do not copy."""
         prof = get_profile(profile)
         source_name = normalize_source(source)
         tpl = self._resolve_template(actor, prof, template, template_data, match_on)
@@ -158,6 +161,9 @@ class Imports:
         folder = self.config.upload_dir / str(actor.tenant_id)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / public_id
+        if move and isinstance(src, Path):
+            shutil.move(src, path)
+            src = path
         digest, size = _copy(src, path, self.config.limits.max_bytes)
         try:
             info = sniff_info(path, self.config.limits, filename=filename)
@@ -190,8 +196,12 @@ class Imports:
             base = dict(row.data)
         else:
             base = {"profile": profile.name}
-        if data:
-            base.update({k: v for k, v in data.items() if k not in ("name", "profile")})
+        for key, value in (data or {}).items():
+            if key in ("options", "mapping") and isinstance(value, dict) and isinstance(
+                    base.get(key), dict):
+                base[key] = {**base[key], **value}  # over the saved template's, not instead
+            elif key not in ("name", "profile"):
+                base[key] = value
         if match_on is not None:
             base["match_on"] = match_on
         elif base.get("match_on") is None and profile.match_on:
@@ -210,42 +220,54 @@ class Imports:
             items = [self._view(r) for r in rows[:limit]]
         return items, (str(rows[limit - 1].id) if len(rows) > limit else None)
 
-    def validate(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None
-                 ) -> dict[str, Any]:
-        job = self._claim(actor, public_id, ("uploaded", "validated", "validating", "failed"),
-                          "validating")
+    def validate(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None,
+                 claimed: bool = False) -> dict[str, Any]:
+        """Phase 1. `claimed`: the caller moved the job to `validating` already (`claim`)."""
+        job = self._claimed(actor, public_id, "validating") if claimed else self.claim(
+            actor, public_id, ("uploaded", "validated", "failed"), "validating")
         return self._run(actor, job, "validate", progress)
 
-    def commit(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None
-               ) -> dict[str, Any]:
-        job = self._claim(actor, public_id, ("validated", "committing"), "committing")
+    def commit(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None,
+               claimed: bool = False) -> dict[str, Any]:
+        """Phase 2. `claimed`: the caller moved the job to `committing` already."""
+        job = self._claimed(actor, public_id, "committing") if claimed else self.claim(
+            actor, public_id, ("validated",), "committing")
         return self._run(actor, job, "commit", progress)
 
-    def process(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None
-                ) -> dict[str, Any]:
+    def process(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None,
+                claimed: bool = False) -> dict[str, Any]:
         """Validate, then commit unless the import is a dry run or waits for a commit."""
-        view = self.validate(actor, public_id, progress=progress)
+        view = self.validate(actor, public_id, progress=progress, claimed=claimed)
         with self.store.read() as tx:
             job = self._job(tx, actor, public_id)
         if view["status"] == "validated" and job.auto_commit and not job.dry_run:
             view = self.commit(actor, public_id, progress=progress)
         return view
 
-    def resume(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None
-               ) -> dict[str, Any]:
+    def resume(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None,
+               stale_seconds: float = 0.0) -> dict[str, Any]:
         """Carry on an import a crash interrupted: validation starts over (it only writes
-        staging), a commit goes on with the rows not yet committed."""
+        staging), a commit goes on with the rows not yet committed. The job is taken over
+        only if no process has reported progress on it for `stale_seconds`."""
         with self.store.read() as tx:
             job = self._job(tx, actor, public_id)
-        if job.status in ("uploaded", "validating"):
-            return self.process(actor, public_id, progress=progress)
-        if job.status == "committing":
-            return self.commit(actor, public_id, progress=progress)
-        raise Conflict(f"import {public_id} is {job.status}; there is nothing to resume",
-                       hint="replay a failed import with POST .../replay")
+        if job.status not in ("validating", "committing"):
+            raise Conflict(f"import {public_id} is {job.status}; there is nothing to resume",
+                           hint="replay a failed import with POST .../replay"
+                           if job.status == "failed" else "see its status")
+        stale = utcnow() - dt.timedelta(seconds=stale_seconds)
+        with self.store.write() as tx:
+            if not tx.claim_import(job.id, (job.status,), job.status, utcnow(),
+                                   stale_before=stale):
+                raise Conflict(f"import {public_id} is being worked on by another process "
+                               f"(progress within the last {stale_seconds:g} s)",
+                               hint="wait, and resume it if it stops making progress")
+        if job.status == "validating":
+            return self.process(actor, public_id, progress=progress, claimed=True)
+        return self.commit(actor, public_id, progress=progress, claimed=True)
 
-    def replay(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None
-               ) -> dict[str, Any]:
+    def check_replayable(self, actor: Actor, public_id: str) -> ImportRow:
+        """The import, if it can be replayed now; Conflict saying why not otherwise."""
         with self.store.read() as tx:
             job = self._job(tx, actor, public_id)
         if job.status != "failed":
@@ -256,14 +278,19 @@ class Imports:
             raise Conflict(f"import {public_id} can no longer be replayed: replay is "
                            f"available for {self.config.replay_days} days after the upload "
                            f"(until {until.isoformat()})", hint="upload the file again")
+        return job
+
+    def replay(self, actor: Actor, public_id: str, *, progress: ProgressFn | None = None
+               ) -> dict[str, Any]:
+        """Run a failed import again (the Capillary replay): from validation if it never
+        finished it, else the commit of the rows not yet committed."""
+        job = self.check_replayable(actor, public_id)
         with self.store.write() as tx:
             tx.update_import(job.id, attempts=0, error=None, updated_at=utcnow())
-        phase_done = job.validated_at is not None
-        if not phase_done:
+        if job.validated_at is None:
             return self.process(actor, public_id, progress=progress)
-        with self.store.write() as tx:
-            tx.update_import(job.id, status="committing")
-        return self.commit(actor, public_id, progress=progress)
+        self.claim(actor, public_id, ("failed",), "committing")
+        return self.commit(actor, public_id, progress=progress, claimed=True)
 
     def undo(self, actor: Actor, public_id: str) -> dict[str, Any]:
         with self.store.read() as tx:
@@ -279,12 +306,12 @@ class Imports:
         return view
 
     def error_report(self, actor: Actor, public_id: str, out: TextIO) -> int:
-        with self.store.read() as tx:
+        with self.store.read() as tx:  # streamed: one page of staged rows at a time
             job = self._job(tx, actor, public_id)
             headers = list(job.columns.get("headers") or [])
-            rows = list(tx.iter_staged(job.id, with_issues=True))
-        return int(write_error_report(out, headers, (
-            (r.row_number, r.cells, [_Issue.of(i) for i in r.issues]) for r in rows)))
+            return int(write_error_report(out, headers, (
+                (r.row_number, r.cells, [_Issue.of(i) for i in r.issues])
+                for r in tx.iter_staged(job.id, with_issues=True))))
 
     def rows(self, actor: Actor, public_id: str, *, status: str | None, after: int,
              limit: int) -> list[dict[str, Any]]:
@@ -297,8 +324,8 @@ class Imports:
                  "issues": r.issues} for r in rows]
 
     def pending(self, *, stale_seconds: float = 60.0) -> list[tuple[Actor, str]]:
-        """Jobs a crashed process left unfinished (no heartbeat for `stale_seconds`), and
-        failed jobs with attempts left: (actor, public id) for each, to resume."""
+        """Jobs a crashed process left unfinished (no heartbeat for `stale_seconds`):
+        (actor, public id) for each, to `resume`."""
         cutoff = utcnow() - dt.timedelta(seconds=stale_seconds)
         out: list[tuple[Actor, str]] = []
         with self.store.read() as tx:
@@ -311,8 +338,10 @@ class Imports:
         return out
 
     # Running a phase ----------------------------------------------------------------------
-    def _claim(self, actor: Actor, public_id: str, from_statuses: tuple[str, ...],
-               to_status: str) -> ImportRow:
+    def claim(self, actor: Actor, public_id: str, from_statuses: tuple[str, ...],
+              to_status: str) -> ImportRow:
+        """Move the job to `to_status` if it is in one of `from_statuses` (atomically: one
+        caller wins); Conflict saying why not otherwise."""
         with self.store.write() as tx:
             job = self._job(tx, actor, public_id)
             if job.dry_run and to_status == "committing":
@@ -325,6 +354,14 @@ class Imports:
             claimed = tx.import_by_id(job.id)
             assert claimed is not None
             return claimed
+
+    def _claimed(self, actor: Actor, public_id: str, status: str) -> ImportRow:
+        with self.store.read() as tx:
+            job = self._job(tx, actor, public_id)
+        if job.status != status:
+            raise Conflict(f"import {public_id} is {job.status}, not {status}",
+                           hint="claim it first (Imports.claim)")
+        return job
 
     def _run(self, actor: Actor, job: ImportRow, phase: str, progress: ProgressFn | None
              ) -> dict[str, Any]:
@@ -468,24 +505,36 @@ def _copy(src: IO[bytes] | Path, path: Path, max_bytes: int) -> tuple[str, int]:
     """Copy the upload to `path` in chunks, hashing it; refuse it past `max_bytes`."""
     digest = hashlib.sha256()
     size = 0
+    if src == path:  # moved in place already: hash and measure it
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        return _checked_size(path, digest.hexdigest(), size, max_bytes)
     opened = src.open("rb") if isinstance(src, Path) else contextlib.nullcontext(src)
     with opened as reader, path.open("wb") as out:
         while chunk := reader.read(1 << 20):
             size += len(chunk)
             if size > max_bytes:
                 out.close()
-                path.unlink(missing_ok=True)
-                raise InvalidInput(f"the file is larger than the limit of "
-                                   f"{max_bytes // (1024 * 1024)} MB", field="file",
-                                   hint="split it, compress it with gzip, or raise "
-                                   "ALLROADS_IMPORT_MAX_BYTES")
+                return _checked_size(path, "", size, max_bytes)
             digest.update(chunk)
             out.write(chunk)
+    return _checked_size(path, digest.hexdigest(), size, max_bytes)
+
+
+def _checked_size(path: Path, digest: str, size: int, max_bytes: int) -> tuple[str, int]:
+    if size > max_bytes:
+        path.unlink(missing_ok=True)
+        raise InvalidInput(f"the file is larger than the limit of "
+                           f"{max_bytes // (1024 * 1024)} MB", field="file",
+                           hint="split it, compress it with gzip, or raise "
+                           "ALLROADS_IMPORT_MAX_BYTES")
     if size == 0:
         path.unlink(missing_ok=True)
         raise InvalidInput("the file is empty", field="file",
                            hint="export the data again; the first line must be the header")
-    return digest.hexdigest(), size
+    return digest, size
 
 
 def _estimate_rows(path: Path) -> int | None:

@@ -199,7 +199,7 @@ async def upload(request: Request, response: Response, principal: IngestKey, hub
 
 def _submit(imports: Imports, runner: ImportRunner, actor: Actor, received: Upload,
             options: dict[str, Any]) -> dict[str, Any]:
-    job = imports.submit(actor, received.path, filename=received.filename, **options)
+    job = imports.submit(actor, received.path, filename=received.filename, move=True, **options)
     return runner.process(actor, job["id"])
 
 
