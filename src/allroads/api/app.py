@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -33,7 +32,6 @@ from allroads.api.errors import (
     problem_for,
 )
 from allroads.api.routes import api_router, docs, health
-from allroads.ingest.reading import ReadLimits
 from allroads.ingest.runner import ImportRunner
 from allroads.ingest.service import ImportConfig, Imports
 from allroads.resolution.hub import Hub
@@ -63,7 +61,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
     if hub is None:
         own_store = Store(settings.database_url, pool_size=settings.pool_size)
         hub = Hub(own_store)
-    imports = Imports(hub.store, import_config(settings))
+    imports = Imports(hub.store, ImportConfig.from_settings(settings))
     runner = ImportRunner(imports, workers=import_workers)
 
     @asynccontextmanager
@@ -93,13 +91,6 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
     app.include_router(health.router())
     docs.install(app)
     return app
-
-
-def import_config(settings: Settings) -> ImportConfig:
-    return ImportConfig(upload_dir=Path(settings.import_dir),
-                        limits=ReadLimits(max_bytes=settings.import_max_bytes,
-                                          max_rows=settings.import_max_rows),
-                        batch_size=settings.import_batch_rows)
 
 
 class AllroadsAPI(FastAPI):

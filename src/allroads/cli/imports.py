@@ -44,11 +44,9 @@ from allroads.cli.options import JsonOpt, TenantOpt
 from allroads.cli.render import console, print_json, table
 from allroads.domain.errors import InvalidInput
 from allroads.domain.types import Actor
-from allroads.ingest.reading import ReadLimits
 from allroads.ingest.service import ImportConfig, Imports
 from allroads.ingest.templates import TemplateOptions
 from allroads.ingest.validate import Progress, ProgressFn
-from allroads.settings import Settings
 
 FIRST_ERRORS_SHOWN = 10
 EXIT_INTERRUPTED = 130
@@ -107,14 +105,6 @@ YesOpt = Annotated[bool, typer.Option(
     "--yes", "-y", help="Do not ask for confirmation (without a terminal nobody is asked).")]
 
 
-def import_config(config: Settings) -> ImportConfig:
-    """The pipeline's configuration from the ALLROADS_IMPORT_* settings."""
-    return ImportConfig(
-        upload_dir=Path(config.import_dir),
-        limits=ReadLimits(max_bytes=config.import_max_bytes, max_rows=config.import_max_rows),
-        batch_size=max(1, config.import_batch_rows))
-
-
 @contextmanager
 def session(tenant: str, *, initiator: str = runtime.CLI_INITIATOR
             ) -> Iterator[tuple[Imports, Actor]]:
@@ -124,7 +114,7 @@ def session(tenant: str, *, initiator: str = runtime.CLI_INITIATOR
         actor = runtime.cli_actor(hub, tenant)
         if initiator != actor.initiator:
             actor = dataclasses.replace(actor, initiator=initiator)
-        yield Imports(hub.store, import_config(config)), actor
+        yield Imports(hub.store, ImportConfig.from_settings(config)), actor
 
 
 # Parsing ----------------------------------------------------------------------------------
