@@ -44,7 +44,7 @@ from allroads.store import ImportRow, Store
 FIRST_ERRORS = 20
 SETTINGS_KEYS = ("mobile_regex",)
 RETRY_DELAYS = (1.0, 4.0)
-SMALL_FILE = 20_000  # rows: below this, starting worker processes costs more than it saves
+SMALL_FILE = 5_000  # rows: below this, starting worker processes costs more than it saves
 AD_HOC = "(none)"  # the name of the template an import without a saved one gets
 
 
