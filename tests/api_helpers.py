@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +79,11 @@ def make_api(hub: Hub, *, role: Role = Role.ADMIN, tenant: str = "acme",
              settings: Settings | None = None, raise_server_exceptions: bool = True) -> Api:
     hub.ensure_tenant(tenant, default_region="US")
     key, _ = hub.create_api_key(tenant, role)
-    app = create_app(settings or Settings(), hub=hub)
+    settings = settings or Settings()
+    if settings.import_dir == Settings().import_dir:  # uploads never land in the checkout
+        settings = dataclasses.replace(settings, import_dir=tempfile.mkdtemp(
+            prefix="allroads-imports-"))
+    app = create_app(settings, hub=hub)
     client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
     return Api(client, hub, key, tenant)
 

@@ -37,7 +37,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
     port = free_port()
     # The app builds its own Store from the settings, as `allroads serve` does.
-    app = create_app(Settings(database_url=url, max_body_bytes=10_000))
+    app = create_app(Settings(database_url=url, max_body_bytes=10_000,
+                              import_dir=str(tmp_path / "imports")))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on")
     srv = uvicorn.Server(config)

@@ -173,7 +173,7 @@ def test_stores_are_a_reference_for_people(imports: Imports, actor: Actor,
 
 def test_commit_resumes_after_a_crash_without_losing_or_repeating_rows(
         imports: Imports, store: Store, hub: Hub, actor: Actor, tmp_path: Path) -> None:
-    names = "Ann Bob Cid Dan Eve Fay Gus Hal Ivy".split()
+    names = ["Ann", "Bob", "Cid", "Dan", "Eve", "Fay", "Gus", "Hal", "Ivy"]
     rows = "".join(f"{n},Person,+1415555{i:04d},p{i}@shopmail.net,x{i}\n"
                    for i, n in enumerate(names))
     path = _file(tmp_path, "First Name,Last Name,Mobile,Email,External Id\n" + rows)
