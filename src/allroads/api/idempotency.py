@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from allroads.api.deps import authenticate
 from allroads.api.errors import PROBLEM_MEDIA_TYPE, ApiError, problem_for
+from allroads.resolution.hub import Principal
 from allroads.store import StoredResponse
 from allroads.store.requests import PENDING
 
@@ -70,25 +71,36 @@ async def idempotency(request: Request,
     # Authenticated first (a 401 before any 422), by a call rather than a declared
     # CurrentKey (see api/deps.py); the route's role check has usually done it already.
     principal = await authenticate(request)
-    hub = request.app.state.hub
     if key is None:
         return None
+    check_key(key)
+    return await claim_key(request, principal, key, body_hash(await request.body()))
+
+
+def check_key(key: str) -> None:
+    """422 for a key that is blank or too long."""
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
         what = "blank" if not key.strip() else f"{len(key)} characters long"
         raise ApiError(422, "idempotency_key_invalid",
                        f"the {HEADER} header is {what}; it must be 1 to {MAX_KEY_LENGTH} "
                        "characters", field=f"header.{HEADER}",
                        hint="use a UUID, e.g. 6f1c1f0e-1c3a-4d43-9e32-3c9a1b4b7c55")
-    pending = Pending(key, request.method, _path(request), body_hash(await request.body()))
-    actor = principal.actor()
-    stored = await run_in_threadpool(hub.claim_request, actor, key, pending.method,
-                                     pending.path, pending.body_hash)
+
+
+async def claim_key(request: Request, principal: Principal, key: str, request_hash: str,
+                    *, body: str = "body") -> Pending:
+    """Claim `key` for this request (hashed as `request_hash`): the Pending to complete, or
+    Replay of the stored answer; 422 if the key was used for another request, 409 while
+    that one still runs. Uploads hash their streamed file instead of a body read whole."""
+    pending = Pending(key, request.method, _path(request), request_hash)
+    stored = await run_in_threadpool(request.app.state.hub.claim_request, principal.actor(),
+                                     key, pending.method, pending.path, pending.body_hash)
     if stored is None:
-        request.state.idempotency = pending
+        request.state.idempotency = pending  # IdempotentRoute stores the answer
         return pending
     if (stored.method, stored.path, stored.body_hash) != (pending.method, pending.path,
                                                          pending.body_hash):
-        what = "body" if (stored.method, stored.path) == (pending.method, pending.path) \
+        what = body if (stored.method, stored.path) == (pending.method, pending.path) \
             else f"request ({stored.method} {stored.path})"
         raise ApiError(422, "idempotency_key_reused",
                        f"{HEADER} {_short(key)} was used with a different request: the first "

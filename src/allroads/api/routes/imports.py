@@ -40,8 +40,8 @@ from allroads.api.idempotency import (
     MAX_KEY_LENGTH,
     IdempotencyDep,
     IdempotentRoute,
-    Pending,
-    Replay,
+    check_key,
+    claim_key,
     created_location,
 )
 from allroads.api.import_schemas import (
@@ -55,9 +55,7 @@ from allroads.api.uploads import FILE_FIELD, Upload, receive_upload
 from allroads.domain.types import Actor
 from allroads.ingest.runner import ImportRunner
 from allroads.ingest.service import Imports
-from allroads.resolution.hub import Hub, Principal
 from allroads.settings import Settings
-from allroads.store.requests import PENDING
 
 DEFAULT_LIMIT = 50
 ROWS_LIMIT = 1000
@@ -182,13 +180,15 @@ async def upload(request: Request, response: Response, principal: IngestKey, hub
                  imports: ImportsDep, runner: RunnerDep, key: IdempotencyKey = None
                  ) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
-    _check_key(key)  # before the body is read: a bad header should not cost an upload
+    if key is not None:
+        check_key(key)  # before the body is read: a bad header should not cost an upload
     received = await receive_upload(request, imports.config.upload_dir / INCOMING,
                                     max_bytes=settings.import_max_bytes, fields=UPLOAD_FIELDS)
     try:
         options = _submit_options(received.fields)
         if key is not None:
-            await _claim(request, principal, hub, key, received.body_hash())
+            await claim_key(request, principal, key, received.body_hash(),
+                            body="file or form fields")
         view = await run_in_threadpool(_submit, imports, runner, principal.actor(),
                                        received, options)
     finally:
@@ -246,42 +246,6 @@ def _flag(fields: dict[str, str], name: str) -> bool:
         return False
     raise ApiError(422, "invalid_input", f"the form field {name!r} must be true or false, got "
                    f"{fields[name][:40]!r}", field=name, hint=f"-F {name}=true")
-
-
-def _check_key(key: str | None) -> None:
-    if key is not None and (not key.strip() or len(key) > MAX_KEY_LENGTH):
-        what = "blank" if not key.strip() else f"{len(key)} characters long"
-        raise ApiError(422, "idempotency_key_invalid",
-                       f"the {HEADER} header is {what}; it must be 1 to {MAX_KEY_LENGTH} "
-                       "characters", field=f"header.{HEADER}",
-                       hint="use a UUID, e.g. 6f1c1f0e-1c3a-4d43-9e32-3c9a1b4b7c55")
-
-
-async def _claim(request: Request, principal: Principal, hub: Hub, key: str, body_hash: str
-                 ) -> None:
-    """The `Idempotency-Key` check of api/idempotency.py, with the upload's own hash (that
-    dependency hashes the body it reads whole, which an upload must not be)."""
-    pending = Pending(key, request.method, request.url.path, body_hash)
-    stored = await run_in_threadpool(hub.claim_request, principal.actor(), key,
-                                     pending.method, pending.path, pending.body_hash)
-    if stored is None:
-        request.state.idempotency = pending  # IdempotentRoute stores the answer
-        return
-    if (stored.method, stored.path, stored.body_hash) != (pending.method, pending.path,
-                                                         pending.body_hash):
-        what = "file or form fields" if (stored.method, stored.path) == (
-            pending.method, pending.path) else f"request ({stored.method} {stored.path})"
-        raise ApiError(422, "idempotency_key_reused",
-                       f"{HEADER} {key[:40]!r} was used with a different request: the first "
-                       f"one had a different {what}", field=f"header.{HEADER}",
-                       hint=f"send a new {HEADER} for a new upload; reuse a key only to "
-                       "retry the very same upload")
-    if stored.status_code == PENDING:
-        raise ApiError(409, "idempotency_key_in_use",
-                       f"an upload with {HEADER} {key[:40]!r} is still running",
-                       field=f"header.{HEADER}",
-                       hint="wait for it to finish, then retry: the retry gets its response")
-    raise Replay(stored)
 
 
 # Reading -------------------------------------------------------------------------------------
