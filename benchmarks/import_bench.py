@@ -51,7 +51,7 @@ from import_data import (
     open_csv,
     sidecars,
 )
-from pgdb import DEFAULT_PG_URL, fresh_pg_database, server_settings
+from pgdb import DEFAULT_PG_URL, fresh_pg_database, pg_exists, server_settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -168,17 +168,6 @@ def preload(url: str, existing: Path, stores: list[str], batch_size: int = 5000
 def remove_sqlite(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def pg_exists(server_url: str, name: str) -> bool:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(server_url)
-    with engine.connect() as conn:
-        found = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                             {"n": name}).first()
-    engine.dispose()
-    return found is not None
 
 
 # (3) the import ---------------------------------------------------------------------------

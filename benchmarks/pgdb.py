@@ -19,6 +19,16 @@ def fresh_pg_database(server_url: str, name: str, template: str | None = None) -
     return database_url(server_url, name)
 
 
+def pg_exists(server_url: str, name: str) -> bool:
+    """Whether database `name` exists on the server of `server_url`."""
+    engine = sa.create_engine(server_url)
+    with engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                             {"n": name}).first()
+    engine.dispose()
+    return found is not None
+
+
 def database_url(server_url: str, name: str) -> str:
     return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
