@@ -261,9 +261,13 @@ def machine() -> dict[str, Any]:
 
 
 def git_commit() -> str | None:
-    """The checked-out commit, read from .git (no git command needed)."""
+    """The checked-out commit, read from .git (no git command needed; a `git worktree`
+    too, whose .git is a file naming its own directory)."""
     head = ROOT / ".git" / "HEAD"
     try:
+        if (ROOT / ".git").is_file():
+            gitdir = (ROOT / ".git").read_text().split(":", 1)[1].strip()
+            head = Path(gitdir) / "HEAD"
         ref = head.read_text().strip()
         if not ref.startswith("ref: "):
             return ref
