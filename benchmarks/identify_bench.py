@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from people import body, request
-from pgdb import DEFAULT_PG_URL, fresh_pg_database, server_settings
+from pgdb import DEFAULT_PG_URL, fresh_pg_database, pg_exists, server_settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -72,7 +72,7 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     else:
         pristine_db = f"{PG_DB}_{args.people}_pristine"
         sidecar = data / f"{pristine_db}.load.json"
-        if args.reuse and _pg_exists(args.pg_url, pristine_db):
+        if args.reuse and pg_exists(args.pg_url, pristine_db):
             url = fresh_pg_database(args.pg_url, PG_DB, template=pristine_db)
             return url, _reused(sidecar, pristine_db)
         url = fresh_pg_database(args.pg_url, PG_DB)
@@ -146,17 +146,6 @@ def _db_size(store: Any, backend: str) -> int:
             return int(pages * size)
         return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())")
                    .scalar())
-
-
-def _pg_exists(server_url: str, name: str) -> bool:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(server_url)
-    with engine.connect() as conn:
-        found = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                             {"n": name}).first()
-    engine.dispose()
-    return found is not None
 
 
 # (b) serve --------------------------------------------------------------------------------
