@@ -2,10 +2,12 @@
 
 Each batch is one transaction: the rows' changes and their `committed` mark land together,
 so a process killed in the middle loses no row and applies none twice; the next run picks
-up the rows still `valid`. Rows are applied through `identify` (touchpoint `import`, the
-import's id on every record version and changelog row), so the resolution rules, merge
-protection and the changelog work exactly as for the API. A row that fails at commit (the
-store changed since validation) is marked `failed` with its error; the batch goes on.
+up the rows still `valid`. Every write carries touchpoint `import` and the import's id (on
+each record version and changelog row). New customers are written in bulk as `seed` writes
+them (resolution/bulk.py: exactly what identify would store); every other row goes through
+`identify` itself, so the resolution rules, merge protection and the changelog work as for
+the API. A row that fails at commit (the store changed since validation) is marked `failed`
+with its error; the batch goes on.
 """
 
 from __future__ import annotations
