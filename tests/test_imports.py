@@ -99,7 +99,7 @@ No,Join,+14155550108,nj@shopmail.net,e8,
     view = _run(imports, actor, _file(tmp_path, text), commit=False)
     assert view["status"] == "validated"
     assert view["counts"] == {"rows": 8, "create": 1, "update": 0, "unchanged": 0,
-                              "rejected": 7}
+                              "rejected": 7, "corrected": 0}
     errors = _errors(view)
     assert errors[3] == {"INVALID_EMAIL"}
     assert errors[4] == {"INVALID_MOBILE"}
@@ -369,3 +369,16 @@ def test_card_series_cards_and_coupon_redemptions(
 
     undone = imports.undo(actor, made["id"])
     assert undone["undo"]["references_deleted"] == 1
+
+
+def test_corrections_are_warnings_apart_from_errors(imports: Imports, actor: Actor,
+                                                    tmp_path: Path) -> None:
+    text = ("First Name,Last Name,Mobile,Email,External Id\n"
+            "Tom,Sawyer,(415) 555-0101, Tom@ShopMail.NET ,c1\n")
+    view = _run(imports, actor, _file(tmp_path, text), commit=False,
+                template_data={"options": {"append_country_code": True}})
+    assert view["counts"]["rejected"] == 0 and view["counts"]["corrected"] == 1
+    assert view["first_errors"] == []
+    codes = {w["code"] for w in view["first_warnings"]}
+    assert {"TRIMMED", "CASE_FOLDED", "COUNTRY_CODE_APPENDED"} <= codes
+    assert {w["severity"] for w in view["first_warnings"]} == {"warning"}

@@ -153,7 +153,8 @@ class ImportOut(Output):
     error: str | None = Field(description="why the import failed (or the last retried error)")
     progress: ImportProgress
     counts: dict[str, Any] = Field(
-        description="after validation: rows, create, update, unchanged, rejected; after the "
+        description="after validation: rows, create, update, unchanged, rejected, and "
+        "corrected (rows with values corrected, listed as warnings); after the "
         "commit also committed: {created, updated, merged, unchanged, failed}; after an undo "
         "also undo: the undo report")
     columns: dict[str, Any] = Field(description="the columns report: headers, mapping, "
@@ -168,6 +169,9 @@ class ImportOut(Output):
                                                      "then")
     first_errors: list[ImportIssue] | None = Field(default=None, description="the first "
                                                    "errors (GET .../errors.csv has them all)")
+    first_warnings: list[ImportIssue] | None = Field(
+        default=None, description="the first corrections made to rows that are imported "
+        "(whitespace trimmed, case folded, phones to E.164, country code appended...)")
     runner: RunnerState | None = Field(default=None, description="what the background runner "
                                        "is doing with the import, if anything")
 

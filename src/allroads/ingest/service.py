@@ -400,13 +400,14 @@ class Imports:
                            mobile_regex=settings.get("mobile_regex"))
         estimate = _estimate_rows(Path(job.file_path))
         small = estimate is not None and estimate < SMALL_FILE
-        validate_job(self.store, actor, job, profile, template, ctx,
+        report = validate_job(self.store, actor, job, profile, template, ctx,
                      limits=self.config.limits, batch_size=self.config.batch_size,
                      progress=progress, total_hint=estimate,
                      workers=0 if small else self.config.workers)
         now = utcnow()
         with self.store.write() as tx:
             counts = _preview_counts(tx.staged_counts(job.id))
+            counts["corrected"] = report["corrected_rows"]
             tx.update_import(job.id, status="validated", validated_at=now, updated_at=now,
                              total_rows=counts["rows"], counts=counts, error=None)
 
@@ -463,6 +464,12 @@ class Imports:
                 for r in tx.staged_rows(job.id, limit=FIRST_ERRORS, with_issues=True,
                                         statuses=["rejected", "failed"])
                 for issue in r.issues if issue.get("severity", "error") == "error"
+            ][:FIRST_ERRORS]
+            view["first_warnings"] = [
+                {"row_number": r.row_number, **issue}
+                for r in tx.staged_rows(job.id, limit=FIRST_ERRORS, with_issues=True,
+                                        statuses=["valid", "committed"])
+                for issue in r.issues
             ][:FIRST_ERRORS]
         return view
 

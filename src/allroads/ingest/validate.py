@@ -193,7 +193,8 @@ def validate_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProf
                  template: Template, ctx: ValueContext, *, limits: ReadLimits,
                  batch_size: int = 2000, progress: ProgressFn | None = None,
                  total_hint: int | None = None, workers: int = 0) -> dict[str, Any]:
-    """Check and stage every row of the job's file; returns the columns report. Staging
+    """Check and stage every row of the job's file; returns the columns report (and how
+    many rows had values corrected: `corrected_rows`). Staging
     is cleared first, so a validation that was interrupted simply starts again.
     `workers` > 0 checks the cells of upcoming batches in that many processes meanwhile
     (the checks are pure; the results are the same)."""
@@ -217,9 +218,11 @@ def validate_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProf
         duplicates = Duplicates(profile)
         progress_state = Progress("validate", 0, total_hint)
         done = 0
+        corrected = 0
         for checked in _checked(checker, _chunks(table.rows(), batch_size), workers):
             for row in checked:
                 duplicates.add(row)
+                corrected += any(i.severity is Severity.WARNING for i in row.issues)
             with store.read() as tx:
                 check_batch(tx, actor, job, profile, template, checked)
             with store.write() as tx:
@@ -230,6 +233,7 @@ def validate_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProf
             if progress is not None:
                 progress_state.done = done
                 progress(progress_state)
+    report["corrected_rows"] = corrected
     column_of: dict[str, str | None] = {f: h for h, f in mapping.items()}
     with store.write() as tx:
         tx.reject_rows(job.id, duplicates.issues(profile, column_of))
