@@ -33,7 +33,7 @@ from allroads.ingest.reading import RawRow, ReadLimits, open_table
 from allroads.ingest.rowplan import ENTITY_PROFILES, match_field
 from allroads.ingest.templates import Template
 from allroads.ingest.values import ValueContext, check_value
-from allroads.store import ImportRow, StagedRow, Store
+from allroads.store import ImportRow, StagedRow, Store, Tx
 
 # Fields whose values must be unique within one file, with the issue code of a repeat.
 DUPLICATE_CODES = {"email": "DUPLICATE_EMAIL_IN_FILE", "mobile": "DUPLICATE_MOBILE_IN_FILE",
@@ -151,42 +151,29 @@ class RowChecker:
         return None
 
 
-class Duplicates:
-    """Values seen per unique field, with the rows holding each (for in-file duplicates)."""
-
-    def __init__(self, profile: ImportProfile) -> None:
-        # Only files of customers: other profiles may name one customer on many rows.
-        names = {s.name for s in profile.fields} if profile.name in ENTITY_PROFILES else set()
-        self.fields = [f for f in DUPLICATE_CODES if f in names]
-        self.seen: dict[str, dict[str, list[int]]] = {f: {} for f in self.fields}
-
-    def add(self, row: CheckedRow) -> None:
-        for name in self.fields:
-            value = row.fields.get(name)
-            if value:
-                self.seen[name].setdefault(str(value).casefold(), []).append(row.number)
-
-    def issues(self, profile: ImportProfile, columns: dict[str, str | None]
-               ) -> dict[int, list[dict[str, Any]]]:
-        out: dict[int, list[dict[str, Any]]] = {}
-        for name, values in self.seen.items():
-            label = profile.field(name).label
-            for value, rows in values.items():
-                if len(rows) < 2:
-                    continue
-                for n in rows:
-                    others = tuple(r for r in rows if r != n)
-                    shown = ", ".join(str(r) for r in others[:MAX_RELATED])
-                    more = f" and {len(others) - MAX_RELATED} more" if len(
-                        others) > MAX_RELATED else ""
-                    out.setdefault(n, []).append(Issue(
-                        DUPLICATE_CODES[name],
-                        f"{label} {value!r} appears in {len(rows)} rows of the file (also "
-                        f"row{'s' if len(others) > 1 else ''} {shown}{more}): all of them "
-                        "are rejected; keep one row per customer",
-                        field=name, column=columns.get(name),
-                        related_rows=others[:MAX_RELATED]).to_dict())
-        return out
+def duplicate_issues(tx: Tx, job: ImportRow, profile: ImportProfile,
+                     columns: dict[str, str | None]) -> dict[int, list[dict[str, Any]]]:
+    """In-file duplicates: every row holding a value another row holds too, for each field
+    that must be unique within a file of customers (other profiles may name one customer
+    on many rows), each issue naming the other rows."""
+    names = {s.name for s in profile.fields} if profile.name in ENTITY_PROFILES else set()
+    out: dict[int, list[dict[str, Any]]] = {}
+    for name in (f for f in DUPLICATE_CODES if f in names):
+        label = profile.field(name).label
+        for value, rows in tx.repeated_values(job.id, name).items():
+            for n in rows:
+                others = tuple(r for r in rows if r != n)
+                shown = ", ".join(str(r) for r in others[:MAX_RELATED])
+                more = f" and {len(others) - MAX_RELATED} more" if len(
+                    others) > MAX_RELATED else ""
+                out.setdefault(n, []).append(Issue(
+                    DUPLICATE_CODES[name],
+                    f"{label} {value!r} appears in {len(rows)} rows of the file (also "
+                    f"row{'s' if len(others) > 1 else ''} {shown}{more}): all of them "
+                    "are rejected; keep one row per customer",
+                    field=name, column=columns.get(name),
+                    related_rows=others[:MAX_RELATED]).to_dict())
+    return out
 
 
 def validate_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProfile,
@@ -215,13 +202,11 @@ def validate_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProf
             tx.update_import(job.id, columns=report, file_info=file_info)
         _check_columns(profile, template, columns)
         checker = RowChecker(profile, template, columns, headers, ctx)
-        duplicates = Duplicates(profile)
         progress_state = Progress("validate", 0, total_hint)
         done = 0
         corrected = 0
         for checked in _checked(checker, _chunks(table.rows(), batch_size), workers):
             for row in checked:
-                duplicates.add(row)
                 corrected += any(i.severity is Severity.WARNING for i in row.issues)
             with store.read() as tx:
                 check_batch(tx, actor, job, profile, template, checked)
@@ -236,7 +221,7 @@ def validate_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProf
     report["corrected_rows"] = corrected
     column_of: dict[str, str | None] = {f: h for h, f in mapping.items()}
     with store.write() as tx:
-        tx.reject_rows(job.id, duplicates.issues(profile, column_of))
+        tx.reject_rows(job.id, duplicate_issues(tx, job, profile, column_of))
     return report
 
 

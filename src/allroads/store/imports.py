@@ -218,6 +218,21 @@ class ImportQueries(BulkQueries):
             [{"b_import": import_id, "b_row": n,
               "b_issues": current.get(n, []) + rejected[n]} for n in numbers])
 
+    def repeated_values(self, import_id: int, field: str) -> dict[str, list[int]]:
+        """Values of staged field `field` (compared lower-cased) held by more than one row
+        of the import, each with its row numbers in order. Done by the database, so a
+        file of millions of rows costs no memory here."""
+        value = sa.func.lower(import_rows.c.data[("fields", field)].as_string())
+        mine = import_rows.c.import_id == import_id
+        repeated = (sa.select(value).where(mine, value.is_not(None))
+                    .group_by(value).having(sa.func.count() > 1).subquery())
+        rows = self.conn.execute(sa.select(value, import_rows.c.row_number).where(
+            mine, value.in_(sa.select(repeated.c[0]))).order_by(value, import_rows.c.row_number))
+        out: dict[str, list[int]] = {}
+        for v, n in rows:
+            out.setdefault(v, []).append(int(n))
+        return out
+
     def staged_counts(self, import_id: int) -> dict[tuple[str, str], int]:
         rows = self.conn.execute(sa.select(
             import_rows.c.status, import_rows.c.action, sa.func.count()).where(
