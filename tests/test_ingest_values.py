@@ -418,7 +418,7 @@ def test_check_value_never_raises_and_is_idempotent(
         assert cell.value is None
 
 
-@pytest.mark.parametrize("raw", ["470-7691", "278-2555", "4707691"])
+@pytest.mark.parametrize("raw", ["470-7691", "278-2555", "4707691", "(006) 825-8284"])
 def test_a_short_national_number_is_not_read_as_a_foreign_one(raw: str) -> None:
     """Seven digits missing their area code stay invalid (not +47 07691, Norway)."""
     cell = check("mobile", raw, ctx("US", append_country_code=True))

@@ -479,3 +479,11 @@ def test_person_name_like(words: list[str], comma: bool) -> None:
     if comma and len(words) > 1:
         raw = f"{words[-1]}, {' '.join(words[:-1])}"
     assert_idempotent_or_invalid(normalize_person_name, raw)
+
+
+def test_a_bracketed_area_code_starting_00_is_not_an_international_prefix() -> None:
+    """(006) 825-8284 is a bad US number, not +682 58284 (the Cook Islands)."""
+    with pytest.raises(InvalidIdentifier):
+        normalize_phone("(006) 825-8284", "US")
+    assert normalize_phone("(00) 44 20 7946 0958", "US") == "+442079460958"
+    assert normalize_phone("0044 20 7946 0958", "US") == "+442079460958"

@@ -315,9 +315,9 @@ def _read_phone(value: str, ctx: ValueContext) -> tuple[str, bool]:
         if e164 is not None:
             return e164, e164[1:] != digits
         # An international number written without its "+" (4917054435768) has at least
-        # 10 digits; a shorter one is a national number missing digits (470-7691), not a
-        # foreign number.
-        if len(digits) >= MIN_BARE_INTERNATIONAL_DIGITS:
+        # 10 digits and starts with its country code (never 0); anything else is a national
+        # number gone wrong ((006) 825-8284, 470-7691), not a foreign number.
+        if len(digits) >= MIN_BARE_INTERNATIONAL_DIGITS and not digits.startswith("0"):
             e164, bare_reason = _try_phone("+" + digits, None)
             reason = reason or bare_reason
         if e164 is None and region is None and 6 <= len(digits) <= 12:

@@ -30,7 +30,10 @@ _STRICT_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 # "00" is the international prefix in most of the world (ITU-T E.164 recommendation); when the
 # default region uses another one (the US uses 011) or there is no default region,
 # libphonenumber reads "0044 ..." as a national number. We retry such input as "+44 ...".
-_LEADING_00 = re.compile(r"^(\s*(?:tel:)?[\s(]*)00[\s.\-)]*(?=[1-9])", re.IGNORECASE)
+# The international prefix 00, bare (0044 20..., 00 44 ...) or alone in brackets ((00) 44 ...);
+# not the first digits of a bracketed area code ((006) 825-8284 is a bad US number).
+_LEADING_00 = re.compile(r"^(\s*(?:tel:)?\s*)(?:\(\s*00\s*\)|00)[\s.\-]*(?=[1-9])",
+                         re.IGNORECASE)
 
 _PARSE_CACHE_SIZE = 16_384
 _KNOWN_E164_SIZE = 65_536
