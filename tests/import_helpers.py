@@ -4,7 +4,11 @@ holds for a tenant, and the CLI as a child process."""
 from __future__ import annotations
 
 import csv
+import signal
 import string
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,3 +79,31 @@ def store_counts(store: Store, tenant_id: int) -> dict[str, int]:
     with store.engine.connect() as conn:
         return {name: int(conn.execute(sa.text(sql), {"t": tenant_id}).scalar_one())
                 for name, sql in queries.items()}
+
+
+def kill_mid_commit(args: list[str], env: dict[str, str], cwd: Path, store: Store,
+                    tenant_id: int, valid: int, *, timeout: float = 240) -> int:
+    """Run `allroads ARGS` as a real process and SIGKILL it once its import has committed
+    some rows but less than half of `valid`; returns the rows committed at the kill."""
+    proc = subprocess.Popen([sys.executable, "-m", "allroads.cli.main", *args], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    killed_at = None
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            with store.read() as tx:
+                jobs = tx.list_imports(tenant_id, before_id=None, limit=1)
+            if jobs and jobs[0].status == "committing" and \
+                    0 < jobs[0].committed_rows < valid // 2:
+                proc.send_signal(signal.SIGKILL)
+                killed_at = jobs[0].committed_rows
+                break
+            time.sleep(0.01)
+    finally:
+        if proc.poll() is None and killed_at is None:
+            proc.kill()
+        proc.wait(timeout=30)
+    assert killed_at is not None, "the import finished or stalled before it could be killed"
+    assert proc.returncode == -signal.SIGKILL
+    return killed_at

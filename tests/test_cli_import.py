@@ -7,10 +7,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ from allroads.domain.types import Actor, EntityType
 from allroads.resolution.hub import Hub
 from allroads.store import Store
 from conftest import make_store
-from import_helpers import store_counts, write_people
+from import_helpers import kill_mid_commit, store_counts, write_people
 from test_cli import process_env, run_cli
 
 runner = CliRunner()
@@ -263,28 +261,9 @@ def test_killed_import_resumes_without_losing_or_duplicating_rows(
     people = write_people(tmp_path / "people.csv", 1200)
     env = child_env(store, tmp_path)
     small_batches = {**env, "ALLROADS_IMPORT_BATCH_ROWS": "40"}  # commits 20 rows a batch
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "allroads.cli.main", "import", str(people.path), "-p", "people",
-         "-s", "shop", "--yes", "--json"], cwd=tmp_path, env=process_env(**small_batches),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    killed_at = None
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            with store.read() as tx:
-                jobs = tx.list_imports(actor.tenant_id, before_id=None, limit=1)
-            if jobs and jobs[0].status == "committing" and \
-                    0 < jobs[0].committed_rows < people.valid // 2:
-                proc.send_signal(signal.SIGKILL)
-                killed_at = jobs[0].committed_rows
-                break
-            time.sleep(0.01)
-    finally:
-        if proc.poll() is None and killed_at is None:
-            proc.kill()
-        proc.wait(timeout=30)
-    assert killed_at is not None, "the import finished or stalled before it could be killed"
-    assert proc.returncode == -signal.SIGKILL
+    kill_mid_commit(["import", str(people.path), "-p", "people", "-s", "shop", "--yes",
+                     "--json"], process_env(**small_batches), tmp_path, store, actor.tenant_id,
+                    people.valid)
     with store.read() as tx:
         [job] = tx.list_imports(actor.tenant_id, before_id=None, limit=5)
     assert job.status == "committing" and job.committed_rows < people.valid

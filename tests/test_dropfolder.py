@@ -10,11 +10,7 @@ import io
 import json
 import logging
 import shutil
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +28,7 @@ from allroads.ingest.ftp import FtpError, FtpFolder
 from allroads.ingest.service import ImportConfig, Imports
 from allroads.ingest.watch import Ledger, Poller, Watcher, WatchSpec, is_candidate, unique_name
 from allroads.store import Store
-from import_helpers import store_counts, write_people
+from import_helpers import kill_mid_commit, store_counts, write_people
 from test_cli import process_env, run_cli
 
 runner = CliRunner()
@@ -224,26 +220,8 @@ def test_a_watcher_killed_mid_import_resumes_it(store: Store, actor: Actor, impo
            "ALLROADS_IMPORT_DIR": str(tmp_path / "uploads"), "ALLROADS_IMPORT_BATCH_ROWS": "40"}
     args = ["watch", "--folder", str(drop), "-p", "people", "-s", "shop", "--template", "daily",
             "--once", "--interval", "0"]
-    proc = subprocess.Popen([sys.executable, "-m", "allroads.cli.main", *args], cwd=tmp_path,
-                            env=process_env(**env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    killed = False
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            with store.read() as tx:
-                jobs = tx.list_imports(actor.tenant_id, before_id=None, limit=1)
-            if jobs and jobs[0].status == "committing" and \
-                    0 < jobs[0].committed_rows < people.valid // 2:
-                proc.send_signal(signal.SIGKILL)
-                killed = True
-                break
-            time.sleep(0.01)
-    finally:
-        if proc.poll() is None and not killed:
-            proc.kill()
-        proc.wait(timeout=30)
-    assert killed, "the watcher finished or stalled before it could be killed"
+    kill_mid_commit(args, process_env(**env), tmp_path, store, actor.tenant_id, people.valid,
+                    timeout=180)
     assert (drop / "big.csv").exists()
     again = run_cli(*args, cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr
