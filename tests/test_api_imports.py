@@ -93,7 +93,7 @@ def test_upload_preview_commit(api: Api) -> None:
     assert view["filename"] == "people.csv" and view["source"] == "shop"
     validated = wait_for(api, view["id"], "validated")
     assert validated["counts"] == {"rows": 4, "create": 3, "update": 0, "unchanged": 0,
-                                   "rejected": 1}
+                                   "rejected": 1, "corrected": 0}
     assert validated["progress"]["validated_rows"] == 4
     # Rows are numbered as a spreadsheet shows them: the header is row 1.
     assert [(e["row_number"], e["code"]) for e in validated["first_errors"]] == [
