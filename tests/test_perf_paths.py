@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from allroads.resolution.hub import Hub
 from allroads.settings import Settings
 from allroads.store import Store
 from allroads.store import engine as engine_module
+from conftest import make_store
 
 
 def person(source_id: str, name: str = "Jane", **identifiers: Any) -> IdentifyRequest:
@@ -191,10 +193,15 @@ def test_lock_keys_takes_every_key_in_one_transaction(store: Store) -> None:
             assert held == 5
 
 
+@pytest.fixture
+def pg_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """PostgreSQL only: SQLite has no server connection to lose."""
+    yield from make_store("postgres", request, tmp_path)
+
+
 def test_idle_connections_are_pinged_and_replaced_when_gone(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    if store.backend != "postgresql":
-        pytest.skip("SQLite has no server connection to lose")
+        pg_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = pg_store
 
     def pids() -> set[int]:
         with store.read() as tx:
