@@ -37,7 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
             "most data rows one import file may have"),
     Setting("import_batch_rows", "ALLROADS_IMPORT_BATCH_ROWS", 2000,
             "rows validated per batch (commit uses half): one transaction each"),
-    Setting("import_workers", "ALLROADS_IMPORT_WORKERS", 1,
+    Setting("import_workers", "ALLROADS_IMPORT_WORKERS", 2,
             "processes that check the cells of big import files beside the one writing "
             "(0: check them in the importing process)"),
 )
@@ -55,7 +55,7 @@ class Settings:
     import_max_bytes: int = 2 * 1024**3
     import_max_rows: int = 5_000_000
     import_batch_rows: int = 2000
-    import_workers: int = 1
+    import_workers: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
