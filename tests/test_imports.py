@@ -382,3 +382,29 @@ def test_corrections_are_warnings_apart_from_errors(imports: Imports, actor: Act
     codes = {w["code"] for w in view["first_warnings"]}
     assert {"TRIMMED", "CASE_FOLDED", "COUNTRY_CODE_APPENDED"} <= codes
     assert {w["severity"] for w in view["first_warnings"]} == {"warning"}
+
+
+def test_without_match_on_a_crm_export_needs_no_mobile_column(
+        imports: Imports, hub: Hub, actor: Actor, tmp_path: Path) -> None:
+    """No unique identifier chosen: rows match by whatever identifiers they carry."""
+    text = "First Name,Last Name,Email\nJane,Doe,jane@acme-corp.com\n"
+    view = _run(imports, actor, _file(tmp_path, text, "contacts.csv"), source="crm")
+    assert view["status"] == "committed", view
+    assert view["template"]["match_on"] is None
+    again = _run(imports, actor, _file(tmp_path, text.replace("Jane,", "Janet,"), "c2.csv"),
+                 source="support")
+    assert again["counts"]["update"] == 1  # the same person, found by her email
+    jane = hub.resolve(actor, EntityType.PERSON, kind="email", value="jane@acme-corp.com")
+    # No id column: each source's record is keyed by the email, as identify keys it.
+    assert hub.crosswalk(actor, EntityType.PERSON, jane["id"])["ids"] == {
+        "crm": ["email:jane@acme-corp.com"], "support": ["email:jane@acme-corp.com"]}
+    same = _run(imports, actor, _file(tmp_path, text.replace("Jane,", "Janet,"), "c3.csv"),
+                source="support")
+    assert same["counts"]["unchanged"] == 1
+
+
+def test_a_file_without_any_customer_identifier_column_fails(
+        imports: Imports, actor: Actor, tmp_path: Path) -> None:
+    view = _run(imports, actor, _file(tmp_path, "Nickname\nTom\n"))
+    assert view["status"] == "failed"
+    assert "one of User ID or Mobile or Email or External Id" in view["error"]

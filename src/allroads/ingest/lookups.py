@@ -210,9 +210,9 @@ class _Customers:
                 continue
             own = mine.get(entity.id, [])
             key = keys[row.number]
-            if attribute_profile or key is None:
+            if attribute_profile:  # onto the record this source holds for the customer
                 key = own[0].source_key if own else entity.public_id
-            row.key = key
+            row.key = key  # None: identify derives it from the identifiers (email:...)
             base = next((versions.get(r.id) for r in own if r.source_key == key), None)
             row.action = self._action(row, base)
 
@@ -257,8 +257,6 @@ class _Customers:
         return match_field(self.profile, self.template.match_on)
 
     def _action(self, row: CheckedRow, base: Any) -> str:
-        if base is None:
-            return "update"
         data = {"fields": row.fields, "custom": row.custom, "key": row.key, "empty": row.empty}
         try:
             req = row_request(self.profile, self.job.source, data, base,

@@ -204,8 +204,8 @@ class Imports:
                 base[key] = value
         if match_on is not None:
             base["match_on"] = match_on
-        elif base.get("match_on") is None and profile.match_on:
-            base["match_on"] = profile.match_on[0]
+        # No unique identifier chosen: a row matches the customer its identifiers point to
+        # (as identify does), and no one column is required.
         return Template.from_dict(base, name=name or AD_HOC)
 
     def get(self, actor: Actor, public_id: str) -> dict[str, Any]:

@@ -231,8 +231,12 @@ def _check_columns(profile: ImportProfile, template: Template, columns: ColumnMa
     name = match_field(profile, template.match_on)
     if name is not None and name not in columns.fields.values() and name not in missing:
         missing.append(name)
-    if missing:
-        labels = ", ".join(f"{profile.field(n).label} ({n})" for n in missing)
+    labels = ", ".join(f"{profile.field(n).label} ({n})" for n in missing)
+    for group in profile.one_of:
+        if not set(group) & set(columns.fields.values()):
+            one_of = " or ".join(profile.field(n).label for n in group)
+            labels = f"{labels}, one of {one_of}" if labels else f"one of {one_of}"
+    if labels:
         raise InvalidInput(f"the file has no column for the mandatory field(s) {labels}",
                            field="file",
                            hint="rename the columns as in the profile's sample CSV, or map "
