@@ -112,7 +112,9 @@ class ImportSettingsOut(Output):
 class ImportProgress(Output):
     validated_rows: int = Field(description="rows checked and staged so far")
     committed_rows: int = Field(description="rows the commit has gone through so far")
-    total_rows: int = Field(description="data rows in the file (known once validated)")
+    total_rows: int = Field(description="data rows in the file: an estimate from its line "
+                            "ends until it is validated (0 when the format does not tell), "
+                            "then the count")
 
 
 class ImportIssue(Output):

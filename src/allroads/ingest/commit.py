@@ -12,12 +12,11 @@ with its error; the batch goes on.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from allroads.domain.errors import AllroadsError
-from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest
+from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, utcnow
 from allroads.ingest.issues import Issue
 from allroads.ingest.profiles import ImportProfile
 from allroads.ingest.rowplan import (
@@ -31,6 +30,7 @@ from allroads.ingest.templates import Template, TemplateOptions
 from allroads.ingest.validate import Progress, ProgressFn
 from allroads.resolution.bulk import BatchWriter
 from allroads.resolution.identify import identify
+from allroads.resolution.merging import survivor
 from allroads.resolution.unit import TenantSettingsCache, Unit
 from allroads.store import EntityRow, ImportRow, StagedRow, Store, Tx
 
@@ -74,7 +74,7 @@ def commit_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProfil
                 tx.reject_rows(job.id, failures)
                 tx.mark_rows(job.id, [(n, "failed", "failed", None) for n in failures])
             done += len(rows)
-            now = dt.datetime.now(dt.UTC)
+            now = utcnow()
             tx.update_import(job.id, committed_rows=done, heartbeat_at=now, updated_at=now)
         after = rows[-1].row_number
         if progress is not None:
@@ -127,7 +127,7 @@ def _rowwise(tx: Tx, actor: Actor, rows: Sequence[StagedRow], apply: Any,
     marks: list[Mark] = []
     failures: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
-        u = Unit(tx, actor, dt.datetime.now(dt.UTC), cache)
+        u = Unit(tx, actor, utcnow(), cache)
         try:
             with tx.savepoint():
                 action, public_id, problem = apply(u, row)
@@ -147,9 +147,7 @@ def _target(u: Unit, public_id: str | None, etype: EntityType) -> EntityRow | No
     if not public_id:
         return None
     entity = u.tx.entity_by_public_id(u.actor.tenant_id, public_id)
-    seen = 0
-    while entity is not None and entity.merged_into is not None and seen < 100:
-        entity, seen = u.tx.entity(entity.merged_into), seen + 1
+    entity = survivor(u.tx, entity) if entity is not None else None
     if entity is None or entity.status != "active" or entity.entity_type != etype.value:
         raise AllroadsError(f"customer {public_id} is gone (deleted or of another type)")
     return entity
@@ -197,7 +195,7 @@ def _apply_id_map(u: Unit, job: ImportRow, row: StagedRow
 def _apply_references(tx: Tx, actor: Actor, job: ImportRow, profile: ImportProfile,
                       rows: Sequence[StagedRow]) -> list[Mark]:
     kind = REFERENCE_PROFILES[profile.name]
-    now = dt.datetime.now(dt.UTC)
+    now = utcnow()
     customers = {str(r.data["target"]) for r in rows if r.data.get("target")}
     ents = tx.entities_by_public_id(actor.tenant_id, customers) if customers else {}
     payload = [_reference_row(profile, r, ents) for r in rows]

@@ -30,6 +30,7 @@ from allroads.ingest.rowplan import (
 )
 from allroads.ingest.templates import Template
 from allroads.resolution.identify import prepare
+from allroads.resolution.merging import survivor
 from allroads.resolution.unit import Unit
 from allroads.store import EntityRow, ImportRow, RecordRow, Tx
 
@@ -116,9 +117,6 @@ class _Customers:
                                             field="user_identification"))
                 else:
                     idents.setdefault(kind, []).append(value)
-        for field_name, kind in MATCH_ON.values():
-            if kind and field_name in row.fields and kind not in idents:
-                idents[kind] = [str(row.fields[field_name])]
         return {k: [v for v in vs if not self.rules.rule(k).blocked_reason(v)]
                 for k, vs in idents.items() if self.rules.rule(k).unique}
 
@@ -132,7 +130,7 @@ class _Customers:
                 row.issues.append(Issue("UNKNOWN_CUSTOMER", f"there is no customer {user!r} "
                                         "in this workspace", field="user_id"))
                 return None, False
-            return self._follow(entity), True
+            return survivor(self.tx, entity).id, True
         idents = self._identifiers(row)
         match_on = self.template.match_on
         if match_on in MATCH_ON and MATCH_ON[match_on][1] is not None:
@@ -150,15 +148,6 @@ class _Customers:
         if len(owners) == 1:
             return owners.pop(), True
         return None, True
-
-    def _follow(self, entity: EntityRow) -> int:
-        seen = 0
-        while entity.merged_into is not None and seen < 100:
-            nxt = self.tx.entity(entity.merged_into)
-            if nxt is None:
-                break
-            entity, seen = nxt, seen + 1
-        return entity.id
 
     def check(self, rows: Sequence[CheckedRow]) -> None:
         if not rows:
@@ -197,7 +186,8 @@ class _Customers:
                     row.issues.append(Issue(
                         "UNKNOWN_CUSTOMER", "no registered customer has this "
                         f"{self.template.match_on or 'identifier'}; only registered "
-                        "customers can be updated by this profile", field=self._match_field()))
+                        "customers can be updated by this profile",
+                        field=match_field(self.profile, self.template.match_on)))
                 else:
                     row.key = keys[row.number]
                     row.action = "create"
@@ -252,9 +242,6 @@ class _Customers:
                         TAKEN_MESSAGES.get(kind, f"{kind} {value!r} is already registered "
                                            "for a different customer") + f" ({value})",
                         field=kind))
-
-    def _match_field(self) -> str | None:
-        return match_field(self.profile, self.template.match_on)
 
     def _action(self, row: CheckedRow, base: Any) -> str:
         data = {"fields": row.fields, "custom": row.custom, "key": row.key, "empty": row.empty}

@@ -137,17 +137,18 @@ def row_request(profile: ImportProfile, source: str, data: Mapping[str, Any],
                 base: RecordVersionRow | None, options: TemplateOptions) -> IdentifyRequest:
     """The request a staged row becomes, given the version this source holds now (if
     any). An attribute profile's row keeps the record's identifiers and other attributes."""
+    if profile.name in ATTRIBUTE_PROFILES:  # identifiers: the stored record's own values
+        identifiers = {k: list(v) for k, v in (base.identifiers if base else {}).items()
+                       if k != "source_id"}
+        return IdentifyRequest(entity_type(profile), source, data.get("key"), identifiers,
+                               attribute_update(profile, data.get("fields", {}),
+                                                base.attributes if base else None),
+                               touchpoint="import", normalized=True)
     req = to_request(profile, source, data, base.attributes if base else None,
                      skip_empty=options.skip_empty_values, update_fields=options.update_fields)
     # The checks normalized the values already, unless the template switched them off.
     req.normalized = not (options.disable_mobile_validation
                           or options.disable_email_validation)
-    if profile.name in ATTRIBUTE_PROFILES:
-        req.normalized = True  # the stored record's own values
-        req.identifiers = {k: list(v) for k, v in (base.identifiers if base else {}).items()
-                           if k != "source_id"}
-        req.attributes = attribute_update(profile, data.get("fields", {}),
-                                          base.attributes if base else None)
     return req
 
 

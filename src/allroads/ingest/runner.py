@@ -23,7 +23,6 @@ the job row after every batch.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import queue
 import threading
@@ -133,14 +132,16 @@ class ImportRunner:
     def process(self, actor: Actor, public_id: str) -> dict[str, Any]:
         """Claim an uploaded import for validation and queue it (then its commit, when the
         import was sent with auto_commit)."""
-        self._claim(actor, public_id, ("uploaded",), "validating")
+        # The pipeline's atomic status move (Conflict for a wrong status or a dry run);
+        # the queued phase then runs as `claimed`.
+        self.imports.claim(actor, public_id, ("uploaded",), "validating")
         self._enqueue(_Task("process", actor, public_id))
         return self.view(actor, public_id)
 
     def commit(self, actor: Actor, public_id: str) -> dict[str, Any]:
         """Claim a validated import for its commit and queue it; Conflict (with the
         pipeline's message) for a dry run or an import in another status."""
-        self._claim(actor, public_id, ("validated",), "committing")
+        self.imports.claim(actor, public_id, ("validated",), "committing")
         self._enqueue(_Task("commit", actor, public_id))
         return self.view(actor, public_id)
 
@@ -177,12 +178,6 @@ class ImportRunner:
         return True
 
     # Inside -------------------------------------------------------------------------------
-    def _claim(self, actor: Actor, public_id: str, from_statuses: tuple[str, ...],
-               to_status: str) -> None:
-        # The pipeline's own atomic status move (with its messages for a dry run and a
-        # wrong status); the queued phase then runs as `claimed`.
-        self.imports.claim(actor, public_id, from_statuses, to_status)
-
     def _enqueue(self, task: _Task) -> bool:
         """Queue a task unless its job is queued or running already; False if it was."""
         with self._lock:
@@ -241,7 +236,3 @@ class ImportRunner:
     def _progress(self, _progress: Progress) -> None:
         if self._stopping.is_set():
             raise _Interrupted
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

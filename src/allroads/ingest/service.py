@@ -30,7 +30,7 @@ from allroads.domain.types import Actor, utcnow
 from allroads.ingest.commit import commit_job
 from allroads.ingest.issues import CODES, Severity
 from allroads.ingest.profiles import PROFILES, ImportProfile, get_profile
-from allroads.ingest.reading import ReadLimits, sniff_info
+from allroads.ingest.reading import ReadLimits, TableInfo, sniff_info
 from allroads.ingest.report import write_error_report
 from allroads.ingest.templates import Template
 from allroads.ingest.undo import undo_job
@@ -164,7 +164,7 @@ class Imports:
         if move and isinstance(src, Path):
             shutil.move(src, path)
             src = path
-        digest, size = _copy(src, path, self.config.limits.max_bytes)
+        digest, size, line_ends = _copy(src, path, self.config.limits.max_bytes)
         try:
             info = sniff_info(path, self.config.limits, filename=filename)
         except AllroadsError:
@@ -180,6 +180,7 @@ class Imports:
                                             "compression": info.compression,
                                             "encoding": info.encoding,
                                             "delimiter": info.delimiter},
+                total_rows=_estimate_rows(info, line_ends) or 0,  # the real count once validated
                 status="uploaded", dry_run=dry_run, auto_commit=auto_commit and not dry_run,
                 initiator=actor.initiator, created_at=now, updated_at=now)
         return self._view(job)
@@ -392,13 +393,13 @@ class Imports:
 
     def _validate(self, actor: Actor, job: ImportRow, progress: ProgressFn | None) -> None:
         profile = get_profile(job.profile)
-        template = Template.from_dict(job.template, name=job.template.get("name") or AD_HOC)
+        template = _template(job)
         with self.store.read() as tx:
             settings = tx.import_settings(actor.tenant_id)
         ctx = ValueContext(region=actor.region, today=utcnow().date(),
                            options=template.options,
                            mobile_regex=settings.get("mobile_regex"))
-        estimate = _estimate_rows(Path(job.file_path))
+        estimate = job.total_rows or None
         small = estimate is not None and estimate < SMALL_FILE
         report = validate_job(self.store, actor, job, profile, template, ctx,
                      limits=self.config.limits, batch_size=self.config.batch_size,
@@ -413,7 +414,7 @@ class Imports:
 
     def _commit(self, actor: Actor, job: ImportRow, progress: ProgressFn | None) -> None:
         profile = get_profile(job.profile)
-        template = Template.from_dict(job.template, name=job.template.get("name") or AD_HOC)
+        template = _template(job)
         commit_job(self.store, actor, job, profile, template,
                    batch_size=max(1, self.config.batch_size // 2), progress=progress)
         now = utcnow()
@@ -487,6 +488,10 @@ class _Issue:
                    data.get("code", ""), data.get("message", ""))
 
 
+def _template(job: ImportRow) -> Template:
+    return Template.from_dict(job.template, name=job.template.get("name") or AD_HOC)
+
+
 def _preview_counts(staged: dict[tuple[str, str], int]) -> dict[str, Any]:
     counts = {"rows": sum(staged.values()), "create": 0, "update": 0, "unchanged": 0,
               "rejected": 0}
@@ -508,26 +513,24 @@ def _commit_counts(staged: dict[tuple[str, str], int]) -> dict[str, int]:
     return out
 
 
-def _copy(src: IO[bytes] | Path, path: Path, max_bytes: int) -> tuple[str, int]:
-    """Copy the upload to `path` in chunks, hashing it; refuse it past `max_bytes`."""
+def _copy(src: IO[bytes] | Path, path: Path, max_bytes: int) -> tuple[str, int, int]:
+    """Copy the upload to `path` in chunks (when `src` is `path` itself, moved there
+    already, only read it), hashing it and counting its line ends; refuse it past
+    `max_bytes`. Returns (sha256, size, line ends)."""
     digest = hashlib.sha256()
-    size = 0
-    if src == path:  # moved in place already: hash and measure it
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-        return _checked_size(path, digest.hexdigest(), size, max_bytes)
+    size = line_ends = 0
     opened = src.open("rb") if isinstance(src, Path) else contextlib.nullcontext(src)
-    with opened as reader, path.open("wb") as out:
+    writing = contextlib.nullcontext(None) if src == path else path.open("wb")
+    with opened as reader, writing as out:
         while chunk := reader.read(1 << 20):
             size += len(chunk)
             if size > max_bytes:
-                out.close()
-                return _checked_size(path, "", size, max_bytes)
+                break
             digest.update(chunk)
-            out.write(chunk)
-    return _checked_size(path, digest.hexdigest(), size, max_bytes)
+            line_ends += chunk.count(b"\n")
+            if out is not None:
+                out.write(chunk)
+    return (*_checked_size(path, digest.hexdigest(), size, max_bytes), line_ends)
 
 
 def _checked_size(path: Path, digest: str, size: int, max_bytes: int) -> tuple[str, int]:
@@ -544,16 +547,12 @@ def _checked_size(path: Path, digest: str, size: int, max_bytes: int) -> tuple[s
     return digest, size
 
 
-def _estimate_rows(path: Path) -> int | None:
-    """Rows of a plain CSV file, by counting line ends (fast); None for other formats."""
-    with path.open("rb") as f:
-        head = f.read(4)
-        if head[:2] == b"\x1f\x8b" or head[:4] == b"PK\x03\x04" or head[:2] in (
-                b"\xff\xfe", b"\xfe\xff"):
-            return None
-        f.seek(0)
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-    return max(lines - 1, 0)
+def _estimate_rows(info: TableInfo, line_ends: int) -> int | None:
+    """Rows of a plain CSV file from its line ends (quoted line breaks aside); None for
+    formats whose bytes do not say (gzip, XLSX, UTF-16)."""
+    if info.format != "csv" or info.compression or (info.encoding or "").startswith("utf-16"):
+        return None
+    return max(line_ends - 1, 0)
 
 
 def _iso(value: dt.datetime | None) -> str | None:

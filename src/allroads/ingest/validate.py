@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from allroads.domain.errors import InvalidInput
-from allroads.domain.types import Actor
+from allroads.domain.types import Actor, utcnow
 from allroads.ingest.columns import ColumnMap, map_columns
 from allroads.ingest.issues import Issue, Severity
 from allroads.ingest.lookups import check_batch
@@ -213,8 +213,8 @@ def validate_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProf
             with store.write() as tx:
                 tx.stage_rows(job.id, [row.staged() for row in checked])
                 done += len(checked)
-                tx.update_import(job.id, validated_rows=done, heartbeat_at=_now(),
-                                 updated_at=_now())
+                tx.update_import(job.id, validated_rows=done, heartbeat_at=utcnow(),
+                                 updated_at=utcnow())
             if progress is not None:
                 progress_state.done = done
                 progress(progress_state)
@@ -300,7 +300,3 @@ def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
             batch = []
     if batch:
         yield batch
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

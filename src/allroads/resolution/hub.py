@@ -26,14 +26,13 @@ from allroads.domain.types import (
 )
 from allroads.resolution.identify import identify, normalize_source, prepare, unchanged_result
 from allroads.resolution.ids import new_public_id
-from allroads.resolution.merging import merge_entities, protection, undo_merge
+from allroads.resolution.merging import merge_entities, protection, survivor, undo_merge
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.unit import DEFAULT_SOURCE_PRIORITIES, TenantSettingsCache, Unit
 from allroads.resolution.views import entity_view, fields_to_record
 from allroads.store import ApiKeyRow, EntityRow, Store, StoredResponse, TenantRow, Tx
 
 TENANT_SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
-MAX_REDIRECTS = 100
 AUTH_CACHE_SECONDS = 5.0
 
 
@@ -560,11 +559,7 @@ class Hub:
 
     def _follow(self, tx: Tx, entity_id: int) -> EntityRow:
         entity = tx.entity(entity_id)
-        hops = 0
-        while entity is not None and entity.status == "merged" and hops < MAX_REDIRECTS:
-            assert entity.merged_into is not None
-            entity = tx.entity(entity.merged_into)
-            hops += 1
+        entity = survivor(tx, entity) if entity is not None else None
         if entity is None or entity.status != "active":
             raise NotFound(f"{entity.public_id if entity else 'entity'} was deleted")
         return entity

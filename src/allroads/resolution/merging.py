@@ -17,12 +17,28 @@ from allroads.domain.types import EntityType
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.unit import Unit
+from allroads.store import EntityRow, Tx
+
+MAX_REDIRECTS = 100
 
 
 @dataclass(frozen=True)
 class Protection:
     blocked: bool
     reason: str = ""
+
+
+def survivor(tx: Tx, entity: EntityRow) -> EntityRow:
+    """Where a merged-away entity's id redirects: the entity it was merged into, followed
+    to the end (at most MAX_REDIRECTS hops); the entity itself when it was not merged."""
+    hops = 0
+    while entity.status == "merged" and entity.merged_into is not None and \
+            hops < MAX_REDIRECTS:
+        into = tx.entity(entity.merged_into)
+        if into is None:
+            break
+        entity, hops = into, hops + 1
+    return entity
 
 
 def latest_decisions(u: Unit, entity_ids: Iterable[int]) -> dict[frozenset[int], str]:
