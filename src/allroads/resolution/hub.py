@@ -24,7 +24,13 @@ from allroads.domain.types import (
     Role,
     utcnow,
 )
-from allroads.resolution.identify import identify, normalize_source, prepare, unchanged_result
+from allroads.resolution.identify import (
+    Prepared,
+    identify,
+    normalize_source,
+    prepare,
+    unchanged_result,
+)
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.merging import merge_entities, protection, survivor, undo_merge
 from allroads.resolution.rules import RuleSet
@@ -178,12 +184,12 @@ class Hub:
         return stored
 
     # Resolution -----------------------------------------------------------------------
-    def identify(self, actor: Actor, req: IdentifyRequest, *, unchanged_checked: bool = False
-                 ) -> IdentifyResult:
+    def identify(self, actor: Actor, req: IdentifyRequest, *, unchanged_checked: bool = False,
+                 prepared: Prepared | None = None) -> IdentifyResult:
         """Resolve one record. `unchanged_checked`: the caller has just asked
-        `identify_unchanged` (and got None), so go straight to the writer."""
+        `check_unchanged` (and got no answer), so go straight to the writer; `prepared`:
+        what that call prepared (normalized identifiers), not to be done twice."""
         actor = self._touchpoint_actor(actor, req)
-        prepared = None
         if req.account is None and not unchanged_checked:
             with self.store.read() as tx:
                 # The common case, a record sent again unchanged, is answered without
@@ -201,12 +207,19 @@ class Hub:
         (a read transaction: it never waits for the writer); None when there is work to do
         (then call `identify(..., unchanged_checked=True)`). Invalid input raises as
         `identify` would."""
+        return self.check_unchanged(actor, req)[0]
+
+    def check_unchanged(self, actor: Actor, req: IdentifyRequest
+                        ) -> tuple[IdentifyResult | None, Prepared | None]:
+        """`identify_unchanged`, and when it has no answer, the request as prepared (pass it
+        to `identify(..., unchanged_checked=True, prepared=...)`)."""
         if req.account is not None:
-            return None
+            return None, None
         actor = self._touchpoint_actor(actor, req)
         with self.store.read() as tx:
             u = self._unit(tx, actor)
-            return unchanged_result(u, req, prepare(u, req, u.rules(EntityType(req.type))))
+            prepared = prepare(u, req, u.rules(EntityType(req.type)))
+            return unchanged_result(u, req, prepared), prepared
 
     @staticmethod
     def _touchpoint_actor(actor: Actor, req: IdentifyRequest) -> Actor:

@@ -303,7 +303,7 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
         public = public_id or new_public_id(etype.prefix)
         new_id = tx.create_entity(tenant, etype.value, public, u.now)
         ent = EntityRow(new_id, tenant, etype.value, public, "active", None, None, u.now, u.now)
-        u.created.add(new_id)
+        u.entity_created(ent)
         evidence.append({"rule": "new_entity", "entity": public})
         return Decision(ent, Action.CREATED, evidence)
     others = sorted(e for e in matched if e != primary)
@@ -385,6 +385,8 @@ def _write_record(u: Unit, etype: EntityType, p: Prepared, record: RecordRow | N
                            blocked)
         tx.add_link(tenant, record_id, target.id, _rule_of(evidence), link_evidence,
                     u.actor.initiator, u.actor.touchpoint, u.now)
+        u.record_written(target.id, record_id, p.source, p.source_key, attributes,
+                         p.identifiers)
     else:
         tx.add_version(record.id, record.current_version + 1, attributes, p.identifiers,
                        p.content_hash, u.actor.touchpoint, u.actor.initiator, u.now,
@@ -401,6 +403,7 @@ def _write_record(u: Unit, etype: EntityType, p: Prepared, record: RecordRow | N
                 tx.add_link(tenant, record.id, target.id, _rule_of(evidence), link_evidence,
                             u.actor.initiator, u.actor.touchpoint, u.now)
                 tx.move_records([record.id], target.id)
+                u.entities_changed([record.entity_id, target.id])
                 u.dirty.add(record.entity_id)
     u.dirty.add(target.id)
 

@@ -106,6 +106,7 @@ def merge_entities(u: Unit, etype: EntityType, survivor_id: int, merged_ids: Seq
     """Merge `merged_ids` into `survivor_id`; returns the merge's public id (mrg_…)."""
     tx, tenant = u.tx, u.actor.tenant_id
     ids = sorted(set(merged_ids) - {survivor_id})
+    u.entities_changed([survivor_id, *ids])
     tx.lock_entities([survivor_id, *ids])
     ents = tx.entities_by_id([survivor_id, *ids])
     survivor = ents[survivor_id]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from allroads.domain.types import Actor, EntityType
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.survivorship import SourceRecord, flatten, golden_record
-from allroads.store import EntityRow, NewChange, Tx
+from allroads.store import EntityRow, NewChange, Tx, as_stored_json
 
 DEFAULT_SOURCE_PRIORITIES = {"manual": 100, "product": 80, "crm": 70, "support": 60,
                              "import": 50, "widget": 40, "channel": 40}
@@ -58,6 +60,10 @@ class Unit:
         self.cache = cache or TenantSettingsCache(ttl=0.0)
         self.dirty: set[int] = set()
         self.created: set[int] = set()  # entities created in this unit: no profile yet
+        # What this unit knows without reading it back: the rows of the entities it created
+        # and, for each, the one record it was created with (None: more than one, read).
+        self._known: dict[int, EntityRow] = {}
+        self._fresh: dict[int, SourceRecord | None] = {}
         self.changes: list[NewChange] = []
 
     # Settings -------------------------------------------------------------------------
@@ -81,9 +87,38 @@ class Unit:
             touchpoint=self.actor.touchpoint, initiator=self.actor.initiator, at=self.now,
             merge_public_id=merge_public_id, import_id=self.actor.import_id))
 
+    # What was just written --------------------------------------------------------------
+    def entity_created(self, entity: EntityRow) -> None:
+        """`entity` was just created by this unit."""
+        self.created.add(entity.id)
+        self._known[entity.id] = entity
+
+    def record_written(self, entity_id: int, record_id: int, source: str, source_key: str,
+                       attributes: dict[str, Any], identifiers: dict[str, Any]) -> None:
+        """A new record of `entity_id` was written with this content: when the entity was
+        created by this unit and this is its only record, `finish` builds its profile from
+        it instead of reading it back."""
+        if entity_id not in self._known:
+            return
+        if entity_id in self._fresh:
+            self._fresh[entity_id] = None  # a second record: read them all back
+            return
+        self._fresh[entity_id] = SourceRecord(
+            record_id, source, source_key, 0, self.now.timestamp(),
+            as_stored_json(attributes), as_stored_json(identifiers))
+
+    def entities_changed(self, entity_ids: Iterable[int]) -> None:
+        """These entities changed in ways only the store knows (merged, records moved):
+        forget what this unit remembered of them."""
+        for entity_id in entity_ids:
+            self._known.pop(entity_id, None)
+            self._fresh[entity_id] = None
+
     def finish(self, merge_public_id: str | None = None) -> None:
         """Rebuild the profiles of every entity touched, log field changes, write the log."""
-        ents = self.tx.entities_by_id(self.dirty)
+        known = {i: e for i, e in self._known.items() if i in self.dirty}
+        ents = self.tx.entities_by_id(self.dirty - known.keys())
+        ents.update(known)
         for entity_id in sorted(self.dirty):
             entity = ents[entity_id]
             if entity.status != "active":
@@ -93,18 +128,24 @@ class Unit:
                 self.tx.touch_entity(entity_id, self.now)
         self.dirty.clear()
         self.created.clear()
+        self._known.clear()
+        self._fresh.clear()
         self.tx.append_changes(self.actor.tenant_id, self.changes)
         self.changes = []
 
     def rebuild_profile(self, entity: EntityRow, *, merge_public_id: str | None) -> None:
         etype = EntityType(entity.entity_type)
         priorities = self.priorities()
-        versions = self.tx.current_versions([entity.id])
-        golden = golden_record(etype, entity.public_id, [
-            SourceRecord(v.record_id, v.source, v.source_key,
-                         priorities.get(v.source, NEW_SOURCE_PRIORITY),
-                         v.received_at.timestamp(), v.attributes, v.identifiers)
-            for v in versions])
+        fresh = self._fresh.get(entity.id) if entity.id in self.created else None
+        if fresh is not None:
+            records = [dataclasses.replace(
+                fresh, priority=priorities.get(fresh.source, NEW_SOURCE_PRIORITY))]
+        else:
+            records = [SourceRecord(v.record_id, v.source, v.source_key,
+                                    priorities.get(v.source, NEW_SOURCE_PRIORITY),
+                                    v.received_at.timestamp(), v.attributes, v.identifiers)
+                       for v in self.tx.current_versions([entity.id])]
+        golden = golden_record(etype, entity.public_id, records)
         old = None if entity.id in self.created else self.tx.profile(entity.id)
         before = flatten(old.data) if old else {}
         after = flatten(golden.data)

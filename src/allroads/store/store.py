@@ -49,6 +49,7 @@ class Store:
                              hint="use sqlite:///path.db or "
                              "postgresql+psycopg://user:pass@host/db") from exc
         self.dialect = dialect_for(self.engine)
+        self.safe_url = sa.make_url(url).render_as_string(hide_password=True)
         # SQLite allows one writer; queue writers here instead of spinning on SQLITE_BUSY.
         self._write_lock: threading.Lock | None = (
             threading.Lock() if self.dialect.name == "sqlite" else None)
@@ -82,10 +83,6 @@ class Store:
         if not migrated:
             raise StoreError(f"the database at {self.safe_url} has no Allroads schema",
                              hint="run `allroads db upgrade`")
-
-    @property
-    def safe_url(self) -> str:
-        return sa.make_url(self.url).render_as_string(hide_password=True)
 
     @contextmanager
     def write(self) -> Iterator[Tx]:

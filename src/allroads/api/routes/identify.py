@@ -36,9 +36,10 @@ async def identify(request: Request, principal: IngestKey, _idempotency: Idempot
     hub: Hub = request.app.state.hub  # not HubDep: one dependency fewer to solve
     actor, req = principal.actor(), to_request(body)
     local = hub.store.dialect.local_reads
-    result = hub.identify_unchanged(actor, req) if local else None
+    result, prepared = hub.check_unchanged(actor, req) if local else (None, None)
     if result is None:
-        result = await run_in_threadpool(hub.identify, actor, req, unchanged_checked=local)
+        result = await run_in_threadpool(hub.identify, actor, req, unchanged_checked=local,
+                                         prepared=prepared)
     return result_view(result)
 
 
