@@ -33,7 +33,12 @@ from typing import Any
 
 SYSTEMS = ("product", "crm", "support")
 
-_CURATED = (
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+_CURATED = _words(
     "Acme Globex Initech Umbrella Northwind Contoso Fabrikam Wayne Stark Pioneer Summit "
     "Evergreen Bluebird Redwood Silverline Keystone Horizon Atlas Apex Beacon Cascade Cobalt "
     "Crescent Falcon Granite Harbor Ironwood Juniper Lakeside Maple Meridian Monarch Nimbus "
@@ -43,23 +48,23 @@ _CURATED = (
     "Hillcrest Ivory Kingfisher Lighthouse Magnolia Millstone Moonstone Northstar Oceanic "
     "Palisade Paragon Prairie Rainier Redstone Rosewood Sandpiper Shoreline Skyline Starling "
     "Stonebridge Sunrise Thunderbird Timberline Westbrook Whitestone Wildflower Windmill"
-).split()
-_SYLLABLES = ("ka lo mi ra ven tor lex zen qua bri dor nex sol tri vel mar cor fin gal hal "
-              "pry sen tal vor bel cam dex fay gor jin").split()
-_ENDINGS = ("a ix on ia us ex ara ent ora ico ity").split()
-_SURNAMES = (
+)
+_SYLLABLES = _words("ka lo mi ra ven tor lex zen qua bri dor nex sol tri vel mar cor fin gal hal "
+              "pry sen tal vor bel cam dex fay gor jin")
+_ENDINGS = _words("a ix on ia us ex ara ent ora ico ity")
+_SURNAMES = _words(
     "Smith Jones Brown Taylor Wilson Davies Evans Thomas Johnson Roberts Walker Wright "
     "Robinson Thompson White Hughes Edwards Green Hall Wood Harris Lewis Martin Jackson Clarke "
     "Clark Turner Hill Scott Cooper Morris Ward Moore King Watson Baker Harrison Morgan Patel "
     "Young Allen Mitchell James Anderson Phillips Lee Bell Parker Davis"
-).split()
-_INDUSTRIES = (
+)
+_INDUSTRIES = _words(
     "Logistics Foods Software Systems Consulting Analytics Health Dental Energy Solar Capital "
     "Partners Labs Media Motors Construction Engineering Pharmaceuticals Apparel Furniture "
     "Insurance Realty Marine Aerospace Robotics Bakery Brewing Textiles Plastics Chemicals "
     "Printing Security Staffing Travel Fitness Farms Dairy Coffee Telecom Networks Medical "
     "Hospitality Architecture Outdoor Pet Supply Freight"
-).split()
+)
 _GENERIC = ("Services", "Group", "Solutions", "Holdings", "Enterprises", "Industries")
 _CITIES = (
     ("Springfield", "US"), ("Shelbyville", "US"), ("Riverton", "US"), ("Franklin", "US"),
@@ -89,8 +94,8 @@ _ABBREVIATIONS = {"International": ("Intl", "Intl.", "Int'l"), "Company": ("Co."
                   "Technologies": ("Tech",), "Laboratories": ("Labs",), "Brothers": ("Bros",),
                   "Associates": ("Assoc.",), "Manufacturing": ("Mfg",),
                   "Services": ("Svcs",)}
-_STREETS = ("Market Maple Oak Pine Cedar Elm Washington Lake Hill Park Main Church High "
-            "Station Mill River Bridge Victoria King Queen Garden").split()
+_STREETS = _words("Market Maple Oak Pine Cedar Elm Washington Lake Hill Park Main Church High "
+            "Station Mill River Bridge Victoria King Queen Garden")
 _STREET_TYPES = {"Street": ("St", "St.", "Street"), "Avenue": ("Ave", "Ave.", "Avenue"),
                  "Road": ("Rd", "Rd.", "Road"), "Boulevard": ("Blvd", "Boulevard"),
                  "Drive": ("Dr", "Drive"), "Lane": ("Ln", "Lane")}
@@ -170,6 +175,7 @@ def _companies(rng: random.Random, n: int) -> list[Company]:
         key_base = len(out)
         roll = rng.random()
         city, country = rng.choice(_CITIES)
+        plans: list[PlanT | None]
         if roll < 0.6:  # standalone
             plans = [_standalone(rng, stems, names)]
         elif roll < 0.9:  # brand family: shared stem, different industries
@@ -178,12 +184,12 @@ def _companies(rng: random.Random, n: int) -> list[Company]:
             plans = _city_family(rng, names, min(rng.randint(2, 5), n - len(out)))
         else:  # partnership: "Smith & Jones"
             plans = [_partnership(rng, names)]
-        plans = [p for p in plans if p is not None]
-        if not plans:
+        kept = [p for p in plans if p is not None]
+        if not kept:
             continue
         family = f"f{key_base:05d}"
         shared_city = rng.random() < 0.5
-        for i, (tokens, distinct, plan_city) in enumerate(plans):
+        for i, (tokens, distinct, plan_city) in enumerate(kept):
             if len(out) >= n:
                 break
             key = f"c{len(out):05d}"
@@ -194,7 +200,7 @@ def _companies(rng: random.Random, n: int) -> list[Company]:
             domain = _domain(rng, tokens, c_country, used_domains)
             alt_domain = _domain(rng, (*tokens, "online"), c_country, used_domains)
             out.append(Company(
-                key=key, family=family if len(plans) > 1 else key,
+                key=key, family=family if len(kept) > 1 else key,
                 name=f"{' '.join(tokens)} {suffix}", tokens=tokens, distinct=distinct,
                 suffix=suffix, domain=domain, alt_domain=alt_domain,
                 phone=_phone(rng, c_country, used_phones),

@@ -1,16 +1,17 @@
 """The matching benchmarks: Allroads' batch matching beside Splink 5, on the same records, on
 the same machine, in the same run.
 
-    python benchmarks/match_bench.py febrl4                   # both systems, results/match_febrl4.json
-    python benchmarks/match_bench.py all --repeats 3          # febrl4, pseudopeople, companies
+    python benchmarks/match_bench.py febrl4             # both systems -> results/match_febrl4.json
+    python benchmarks/match_bench.py all --repeats 3    # febrl4, pseudopeople, companies
     python benchmarks/match_bench.py pseudopeople --systems splink
-    python benchmarks/match_bench.py --table                  # results/match_*.json as Markdown
+    python benchmarks/match_bench.py --table            # results/match_*.json as Markdown
 
 Each run of each system is a fresh child process (this file with --child) that reads the
 cached data set (match_data.py, benchmarks/data/match_*.json.gz), imports its system, then
 matches the records: wall time from the call to the answer (imports and data loading reported
-apart), peak memory as the child's ru_maxrss (os.wait4; the data set itself is in it for both
-systems, its size after loading is reported as rss_after_load_mb). With --repeats N the
+apart), peak memory as the child's VmHWM when the answer is back (the data set itself is in
+it for both systems: rss_after_load_mb; child_maxrss_mb, from os.wait4, also holds the
+writing of the answer). With --repeats N the
 systems alternate (a, b, a, b, ...) and the medians are reported.
 
 Quality:
@@ -135,27 +136,31 @@ def child(system: str, data_file: Path, out_file: Path) -> None:
     if system == "allroads":
         from allroads.batch.matching import match_records
     else:
-        import match_splink  # its heavy imports happen here:
-        import splink  # noqa: F401
+        import duckdb  # noqa: F401  (what match_splink.run imports, imported here)
+        import match_splink
+        import pandas  # noqa: F401
+        import splink.comparison_library  # noqa: F401
+        from splink import DuckDBAPI  # noqa: F401
     import_s = time.perf_counter() - t
 
     t = time.perf_counter()
     if system == "allroads":
         out = match_records(dataset.records, entity_type=dataset.entity_type,
                             link_only=dataset.link_only, engine="duckdb")
-        scored: list[Any] = []
-        settings: dict[str, Any] = {}
     else:
         out = match_splink.run(dataset.name, dataset.records, dataset.link_only)
-        scored, settings = out.scored, out.settings
     wall_s = time.perf_counter() - t
+    peak = _proc_status("VmHWM")  # before the answer is serialized
     answer = {
         "system": system, "wall_s": wall_s, "load_s": load_s, "import_s": import_s,
-        "rss_after_load_mb": rss_after_load, "vmhwm_mb": _proc_status("VmHWM"),
-        "timings": dict(out.timings), "settings": settings,
-        "links": [[str(a), str(b), float(p)] for a, b, p in out.links],
+        "rss_after_load_mb": rss_after_load, "vmhwm_mb": peak,
+        "timings": dict(out.timings), "settings": getattr(out, "settings", {}),
+        "link_count": len(out.links),
+        "links": ([[str(a), str(b), float(p)] for a, b, p in out.links]
+                  if dataset.link_only else []),
         "clusters": {str(k): str(v) for k, v in out.clusters.items()},
-        "scored": [[a, b, p] for a, b, p in scored],
+        "scored": [[a, b, p] for a, b, p in getattr(out, "scored", [])],
+        "clusters_at": getattr(out, "clusters_at", {}),
     }
     out_file.write_text(json.dumps(answer))
 
@@ -188,14 +193,15 @@ def run_system(system: str, data_file: Path, dataset: Any) -> dict[str, Any]:
     out_file.unlink()
     run: dict[str, Any] = {
         "wall_s": round(answer["wall_s"], 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
+        "peak_rss_mb": answer["vmhwm_mb"],  # VmHWM when the answer came back
         "rss_after_load_mb": answer["rss_after_load_mb"],
+        "child_maxrss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: KiB; with the output
         "child_s": round(child_s, 2), "load_s": round(answer["load_s"], 2),
         "import_s": round(answer["import_s"], 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "timings": {k: round(v, 3) for k, v in answer["timings"].items()},
         "settings": answer["settings"],
-        "links": len(answer["links"]),
+        "links": answer["link_count"],
     }
     if dataset.link_only:
         run["quality"] = link_metrics(answer["links"], dataset.truth, dataset.true_pairs())
@@ -204,14 +210,19 @@ def run_system(system: str, data_file: Path, dataset: Any) -> dict[str, Any]:
                                                      dataset.true_pairs())
     else:
         run["quality"] = cluster_metrics(answer["clusters"], dataset.truth)
-    run["quality"] = {k: round(v, 5) if isinstance(v, float) else v
-                      for k, v in run["quality"].items()}
+        if answer["clusters_at"]:
+            run["quality_at"] = {at: _rounded(cluster_metrics(c, dataset.truth))
+                                 for at, c in answer["clusters_at"].items()}
+    run["quality"] = _rounded(run["quality"])
     return run
+
+
+def _rounded(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
 def bench(name: str, systems: list[str], repeats: int) -> dict[str, Any]:
     import match_data
-
     from identify_bench import git_commit
 
     t = time.perf_counter()

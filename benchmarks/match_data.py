@@ -129,7 +129,7 @@ def _yyyymmdd(raw: str | None) -> str | None:
 # pseudopeople --------------------------------------------------------------------------------
 def pseudopeople_w2(seed: int = 0, keep_all_rows: bool = True) -> Dataset:
     """generate_taxes_w2_and_1099(year=None, seed=seed) on the package's sample population
-    (about 15 s). keep_all_rows turns row omission off (PP_CONFIG_KEEP_ROWS). The W2/1099
+    (15 to 60 s). keep_all_rows turns row omission off (PP_CONFIG_KEEP_ROWS). The W2/1099
     forms carry no birthdate, email or phone; in the sample every city is Anytown, every
     zipcode 00000 and every state WA (kept as they come)."""
     import pandas as pd
@@ -137,8 +137,19 @@ def pseudopeople_w2(seed: int = 0, keep_all_rows: bool = True) -> Dataset:
 
     config = PP_CONFIG_KEEP_ROWS if keep_all_rows else None
     df = psp.generate_taxes_w2_and_1099(year=None, seed=seed, config=config)
+    records, truth = pseudopeople_records(df)
+    facts = {"generator": "pseudopeople.generate_taxes_w2_and_1099",
+             "year": None, "seed": seed, "keep_all_rows": keep_all_rows,
+             "pseudopeople": metadata.version("pseudopeople"),
+             "people": len(set(truth.values())), "pandas": pd.__version__}
+    return Dataset("pseudopeople", "person", False, records, truth, facts)
 
-    def col(name: str) -> list[Any]:
+
+def pseudopeople_records(df: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """W2/1099 rows (a pandas DataFrame of pseudopeople's columns) as person records (ids
+    pp-000000, ... in row order, source w2 or 1099) and their simulant_id."""
+
+    def col(name: str) -> list[str | None]:
         return [None if _missing(v) else str(v) for v in df[name].tolist()]
 
     number, street, unit = (col("mailing_address_street_number"),
@@ -154,9 +165,9 @@ def pseudopeople_w2(seed: int = 0, keep_all_rows: bool = True) -> Dataset:
     for i in range(len(df)):
         rid = f"pp-{i:06d}"
         if street[i] or number[i]:
-            address = " ".join(p for p in (number[i], street[i], unit[i]) if p)
+            address: str | None = " ".join(p for p in (number[i], street[i], unit[i]) if p)
         elif po_box[i]:
-            address = f"po box {_int_text(po_box[i])}"
+            address = f"po box {_int_text(po_box[i] or '')}"
         else:
             address = None
         records.append({
@@ -165,13 +176,10 @@ def pseudopeople_w2(seed: int = 0, keep_all_rows: bool = True) -> Dataset:
             "birthdate": None, "email": None, "phone": None, "address": address,
             "city": city[i], "postcode": zipcode[i], "state": state[i], "national_id": ssn[i],
         })
-        assert sim[i] is not None
-        truth[rid] = sim[i]
-    facts = {"generator": "pseudopeople.generate_taxes_w2_and_1099",
-             "year": None, "seed": seed, "keep_all_rows": keep_all_rows,
-             "pseudopeople": metadata.version("pseudopeople"),
-             "people": len(set(truth.values())), "pandas": pd.__version__}
-    return Dataset("pseudopeople", "person", False, records, truth, facts)
+        if sim[i] is None:
+            raise ValueError(f"pseudopeople row {i} has no simulant_id")
+        truth[rid] = sim[i]  # type: ignore[assignment]
+    return records, truth
 
 
 def _missing(v: Any) -> bool:
@@ -189,10 +197,10 @@ def _int_text(v: str) -> str:
 # companies -----------------------------------------------------------------------------------
 def companies(n_companies: int = 3000, seed: int = 1) -> Dataset:
     data = company_generator.generate(n_companies=n_companies, seed=seed)
-    families = {}
+    families: dict[str, list[str]] = {}
     for key, fam in data.family.items():
         families.setdefault(fam, []).append(key)
-    facts = {"companies": n_companies, "seed": seed,
+    facts: dict[str, Any] = {"companies": n_companies, "seed": seed,
              "sibling_families": sum(1 for v in families.values() if len(v) > 1),
              "companies_with_siblings": sum(len(v) for v in families.values() if len(v) > 1)}
     return Dataset("companies", "account", False, data.records, data.truth, facts)
@@ -212,9 +220,9 @@ def cache_file(name: str, *, refresh: bool = False, **params: Any) -> Path:
     tag = "_".join(f"{k}{v}" for k, v in sorted(params.items()))
     path = DATA_DIR / f"match_{name}{'_' + tag if tag else ''}.json.gz"
     if refresh or not path.exists():
-        builder = {"febrl4": febrl4, "pseudopeople": pseudopeople_w2,
+        builder: Any = {"febrl4": febrl4, "pseudopeople": pseudopeople_w2,
                    "companies": companies}[name]
-        dataset: Dataset = builder(**params)  # type: ignore[operator]
+        dataset: Dataset = builder(**params)
         DATA_DIR.mkdir(exist_ok=True)
         tmp = path.with_suffix(".tmp")
         with gzip.open(tmp, "wb", compresslevel=3) as f:

@@ -38,6 +38,8 @@ class MatchOutput:
     clusters: dict[str, str]  # record id -> cluster id, every record
     timings: dict[str, float]
     scored: list[tuple[str, str, float]] = field(default_factory=list)  # link_only: all >= 0.2
+    # dedupe: the clusters at other thresholds too (Splink's examples use 0.95 and 0.99)
+    clusters_at: dict[str, dict[str, str]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,7 +69,7 @@ def run(dataset: str, records: list[dict[str, Any]], link_only: bool) -> MatchOu
 
     t = time.perf_counter()
     if dataset == "febrl4":
-        blocking = [
+        blocking: list[Any] = [
             block_on("given_name", "surname"),
             "l.given_name = r.surname and l.surname = r.given_name",
             block_on("date_of_birth"),
@@ -93,7 +95,7 @@ def run(dataset: str, records: list[dict[str, Any]], link_only: bool) -> MatchOu
             ],
             retain_intermediate_calculation_columns=False,
         )
-        deterministic = [block_on("soc_sec_id"),
+        deterministic: list[Any] = [block_on("soc_sec_id"),
                          block_on("given_name", "surname", "date_of_birth")]
         em_rules = [block_on("date_of_birth"), block_on("postcode")]
         recall = 0.8
@@ -157,21 +159,30 @@ def run(dataset: str, records: list[dict[str, Any]], link_only: bool) -> MatchOu
     timings["predict_s"] = time.perf_counter() - t
     threshold = LINK_THRESHOLD[dataset]
 
-    t = time.perf_counter()
-    clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, threshold_match_probability=threshold)
-    clusters = {str(rid): str(cid) for rid, cid in con.execute(
-        f"select id, cluster_id from {clustered.physical_name}").fetchall()}
-    timings["cluster_s"] = time.perf_counter() - t
+    def cluster(at: float) -> dict[str, str]:
+        clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold_match_probability=at)
+        return {str(rid): str(cid) for rid, cid in con.execute(
+            f"select id, cluster_id from {clustered.physical_name}").fetchall()}
 
     t = time.perf_counter()
+    clusters = cluster(threshold)
+    timings["cluster_s"] = time.perf_counter() - t
+
+    # The pairs: for link_only, the answer (and every scored pair, for a threshold sweep);
+    # for dedupe the clusters are the answer and the pairs (millions) stay in DuckDB.
+    t = time.perf_counter()
     pairs_sql = (f"select id_l, id_r, match_probability from {predictions.physical_name}")
-    links = [(str(a), str(b), float(p)) for a, b, p in con.execute(
-        f"{pairs_sql} where match_probability >= {threshold}").fetchall()]
-    scored = ([(str(a), str(b), float(p)) for a, b, p in con.execute(pairs_sql).fetchall()]
-              if link_only else [])
+    links: list[tuple[str, str, float]] = []
+    scored: list[tuple[str, str, float]] = []
+    if link_only:
+        scored = [(str(a), str(b), float(p)) for a, b, p in con.execute(pairs_sql).fetchall()]
+        links = [s for s in scored if s[2] >= threshold]
     timings["fetch_s"] = time.perf_counter() - t
+    clusters_at = ({} if link_only else
+                   {str(at): cluster(at) for at in (0.95, 0.99) if at != threshold})
     return MatchOutput(links=links, clusters=clusters, timings=timings, scored=scored,
+                       clusters_at=clusters_at,
                        settings={"link_threshold": threshold,
                                  "predict_threshold": PREDICT_THRESHOLD,
                                  "u_max_pairs": U_MAX_PAIRS[dataset],
