@@ -54,6 +54,29 @@ def test_identify_unchanged_answers_only_a_record_stored_with_this_content(
     assert hub.identify_unchanged(actor, changed) is not None
 
 
+def test_store_answers_the_unchanged_question_as_a_transaction_does(hub: Hub,
+                                                                     actor: Actor) -> None:
+    created = hub.identify(actor, person("1", email="jane@acme.com"))
+    with hub.store.read() as tx:
+        record = tx.record(actor.tenant_id, "person", "crm", "1")
+    assert record is not None
+    ask = hub.store.entity_of_unchanged_record
+    assert ask(actor.tenant_id, "person", "crm", "1", record.content_hash) == created.id
+    assert ask(actor.tenant_id, "person", "crm", "1", "other hash") is None
+    assert ask(actor.tenant_id, "account", "crm", "1", record.content_hash) is None
+    assert ask(actor.tenant_id + 1, "person", "crm", "1", record.content_hash) is None
+
+
+def test_the_unchanged_question_on_an_unmigrated_database_is_a_store_error(
+        tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with pytest.raises(StoreError, match="no such table"):
+            store.entity_of_unchanged_record(1, "person", "crm", "1", "h")
+    finally:
+        store.close()
+
+
 def test_identify_unchanged_leaves_records_with_an_account_to_identify(
         hub: Hub, actor: Actor) -> None:
     account = IdentifyRequest(EntityType.ACCOUNT, "crm", "acc-1", {"domain": "acme.com"}, {})
@@ -88,12 +111,18 @@ def test_known_principal_is_remembered_only_after_authentication(hub: Hub) -> No
 
 @dataclass
 class Transactions:
-    """Every store transaction begun: (thread, write?)."""
+    """Every store transaction begun, as (thread, write?), and every connection taken from
+    the pool, as the thread (a statement run outside a transaction takes one too)."""
 
     seen: list[tuple[int, bool]] = field(default_factory=list)
+    checkouts: list[int] = field(default_factory=list)
 
     def take(self) -> list[tuple[int, bool]]:
         out, self.seen = self.seen, []
+        return out
+
+    def take_checkouts(self) -> list[int]:
+        out, self.checkouts = self.checkouts, []
         return out
 
 
@@ -105,9 +134,14 @@ def transactions(hub: Hub) -> Iterator[Transactions]:
         write = bool(conn.get_execution_options().get("allroads_write", False))
         log.seen.append((threading.get_ident(), write))
 
+    def checkout(*_args: Any) -> None:
+        log.checkouts.append(threading.get_ident())
+
     sa.event.listen(hub.store.engine, "begin", begun)
+    sa.event.listen(hub.store.engine, "checkout", checkout)
     yield log
     sa.event.remove(hub.store.engine, "begin", begun)
+    sa.event.remove(hub.store.engine, "checkout", checkout)
 
 
 async def _loop_thread() -> int:
@@ -134,25 +168,41 @@ def test_post_identify_touches_the_store_once_and_off_the_loop_only_to_write(
             return out
 
         transactions.take()
+        transactions.take_checkouts()
         created = post(body)
         assert created["action"] == "created"
         first = transactions.take()
-        # The key is looked up once (a read in the pool), then a read and the write.
-        assert [w for _, w in first] == [False, False, True]
-        assert all(thread != loop for thread, _ in first[:1] + first[2:])
-        assert (first[1][0] == loop) is local
+        checkouts = transactions.take_checkouts()
+        if local:
+            # The key is looked up once (a read in the pool); then, on the loop, the one
+            # statement asking whether the record is stored unchanged (no transaction; the
+            # rules are read with it, the first time); then the write, in the pool.
+            assert [w for _, w in first] == [False, False, True]
+            assert first[1][0] == loop and first[0][0] != loop and first[2][0] != loop
+            assert checkouts[2] == loop and len(checkouts) == 4
+        else:
+            # The key, then (the first time) the rules, then the look-up and the write,
+            # all in the pool.
+            assert [w for _, w in first] == [False, False, False, True]
+            assert all(thread != loop for thread, _ in first)
 
         again = post(body)
         assert (again["id"], again["action"]) == (created["id"], "matched")
         second = transactions.take()
-        assert [w for _, w in second] == [False]  # the key is remembered: one read, no write
-        assert (second[0][0] == loop) is local
+        checkouts = transactions.take_checkouts()
+        # The key and the rules are remembered: one statement, no write.
+        if local:
+            assert second == [] and checkouts == [loop]
+        else:
+            assert [w for _, w in second] == [False] and second[0][0] != loop
 
         changed = post({**body, "attributes": {"name": "Jane Doe"}})
         assert (changed["id"], changed["action"]) == (created["id"], "matched")
         third = transactions.take()
-        assert [w for _, w in third] == [False, True]
-        assert third[1][0] != loop
+        checkouts = transactions.take_checkouts()
+        assert [w for _, w in third] == ([True] if local else [False, True])
+        assert third[-1][0] != loop
+        assert (checkouts[0] == loop) is local and len(checkouts) == 2
 
 
 # Normalization cache ------------------------------------------------------------------------

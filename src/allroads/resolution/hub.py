@@ -28,8 +28,8 @@ from allroads.resolution.identify import (
     Prepared,
     identify,
     normalize_source,
-    prepare,
-    unchanged_result,
+    prepare_request,
+    unchanged_answer,
 )
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.merging import merge_entities, protection, survivor, undo_merge
@@ -191,12 +191,9 @@ class Hub:
         what that call prepared (normalized identifiers), not to be done twice."""
         actor = self._touchpoint_actor(actor, req)
         if req.account is None and not unchanged_checked:
-            with self.store.read() as tx:
-                # The common case, a record sent again unchanged, is answered without
-                # waiting for the writer.
-                u = self._unit(tx, actor)
-                prepared = prepare(u, req, u.rules(EntityType(req.type)))
-                unchanged = unchanged_result(u, req, prepared)
+            # The common case, a record sent again unchanged, is answered without waiting
+            # for the writer.
+            unchanged, prepared = self._check_unchanged(actor, req)
             if unchanged is not None:
                 return unchanged
         with self.store.write() as tx:
@@ -215,11 +212,21 @@ class Hub:
         to `identify(..., unchanged_checked=True, prepared=...)`)."""
         if req.account is not None:
             return None, None
-        actor = self._touchpoint_actor(actor, req)
-        with self.store.read() as tx:
-            u = self._unit(tx, actor)
-            prepared = prepare(u, req, u.rules(EntityType(req.type)))
-            return unchanged_result(u, req, prepared), prepared
+        return self._check_unchanged(self._touchpoint_actor(actor, req), req)
+
+    def _check_unchanged(self, actor: Actor, req: IdentifyRequest
+                         ) -> tuple[IdentifyResult | None, Prepared]:
+        etype = EntityType(req.type)
+        rules = self.cache.fresh_rules(actor.tenant_id, etype)
+        if rules is None:
+            with self.store.read() as tx:
+                rules = self.cache.rules(tx, actor.tenant_id, etype)
+        prepared = prepare_request(actor.region, req, rules)
+        # One statement, no transaction around it (SQLite: on a connection of this thread).
+        public_id = self.store.entity_of_unchanged_record(
+            actor.tenant_id, etype.value, prepared.source, prepared.source_key,
+            prepared.content_hash)
+        return unchanged_answer(req, prepared, public_id), prepared
 
     @staticmethod
     def _touchpoint_actor(actor: Actor, req: IdentifyRequest) -> Actor:

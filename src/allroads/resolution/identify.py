@@ -97,6 +97,12 @@ def normalize_all(raw: Mapping[str, Any], region: str | None) -> tuple[
 
 
 def prepare(u: Unit, req: IdentifyRequest, rules: RuleSet) -> Prepared:
+    return prepare_request(u.actor.region, req, rules)
+
+
+def prepare_request(region: str | None, req: IdentifyRequest, rules: RuleSet) -> Prepared:
+    """Normalize and classify a request (no store access); `region`: the tenant's default
+    phone region."""
     source = normalize_source(req.source)
     if not isinstance(req.attributes, dict):
         raise InvalidInput("attributes must be an object", field="attributes")
@@ -105,7 +111,7 @@ def prepare(u: Unit, req: IdentifyRequest, rules: RuleSet) -> Prepared:
                   for k, vs in (req.identifiers or {}).items()}
         received: dict[str, list[Any]] = {}
     else:
-        idents, received = normalize_all(req.identifiers or {}, u.actor.region)
+        idents, received = normalize_all(req.identifiers or {}, region)
     if req.source_id is not None and str(req.source_id).strip():
         source_key = str(req.source_id).strip()
         if len(source_key) > 255:
@@ -171,6 +177,12 @@ def unchanged_result(u: Unit, req: IdentifyRequest, p: Prepared,
         public_id = ent.public_id if ent else None
     else:
         public_id = None
+    return unchanged_answer(req, p, public_id, account)
+
+
+def unchanged_answer(req: IdentifyRequest, p: Prepared, public_id: str | None,
+                     account: IdentifyResult | None = None) -> IdentifyResult | None:
+    """The answer for a record stored unchanged in entity `public_id` (None: not so)."""
     if public_id is None:
         return None
     return IdentifyResult(public_id, req.type, Action.MATCHED, [

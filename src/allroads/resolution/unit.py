@@ -38,6 +38,13 @@ class TenantSettingsCache:
             self._rules[key] = hit
         return hit[1]
 
+    def fresh_rules(self, tenant_id: int, entity_type: EntityType) -> RuleSet | None:
+        """The rule set when a copy younger than `ttl` is held, else None (no store access)."""
+        hit = self._rules.get((tenant_id, entity_type))
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return None
+        return hit[1]
+
     def priorities(self, tx: Tx, tenant_id: int) -> dict[str, int]:
         hit = self._priorities.get(tenant_id)
         if hit is None or time.monotonic() - hit[0] > self.ttl:

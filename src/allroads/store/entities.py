@@ -30,7 +30,7 @@ _TOUCH = entities.update().where(entities.c.id == bp("b_id")).values(updated_at=
 _SET_ACCOUNT = entities.update().where(entities.c.id == bp("b_id")).values(
     account_id=bp("b_account"), updated_at=bp("b_now"))
 # The entity of a record stored with this content: identify's common case in one statement.
-_UNCHANGED = (sa.select(entities.c.public_id)
+UNCHANGED_RECORD = (sa.select(entities.c.public_id)
               .join(records, records.c.entity_id == entities.c.id)
               .where(records.c.tenant_id == bp("tenant_id"),
                      records.c.entity_type == bp("entity_type"),
@@ -57,7 +57,7 @@ class EntityQueries(TxBase):
         """The public id of the entity holding the record (source, source_key) when its
         current content hash is `content_hash`; None when there is no such record or its
         content differs."""
-        return self.conn.execute(_UNCHANGED, {
+        return self.conn.execute(UNCHANGED_RECORD, {
             "tenant_id": tenant_id, "entity_type": entity_type, "source": source,
             "source_key": source_key, "content_hash": content_hash}).scalar()
 

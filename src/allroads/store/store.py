@@ -22,8 +22,9 @@ from alembic.config import Config
 from allroads.domain.errors import StoreError
 from allroads.store.bulk import BulkQueries
 from allroads.store.dialect import dialect_for
+from allroads.store.driver import DriverStatement
 from allroads.store.engine import make_engine
-from allroads.store.entities import EntityQueries
+from allroads.store.entities import UNCHANGED_RECORD, EntityQueries
 from allroads.store.identifiers import IdentifierQueries
 from allroads.store.imports import ImportQueries
 from allroads.store.links import LinkQueries
@@ -50,6 +51,7 @@ class Store:
                              "postgresql+psycopg://user:pass@host/db") from exc
         self.dialect = dialect_for(self.engine)
         self.safe_url = sa.make_url(url).render_as_string(hide_password=True)
+        self._unchanged = DriverStatement(UNCHANGED_RECORD, self.engine)
         # SQLite allows one writer; queue writers here instead of spinning on SQLITE_BUSY.
         self._write_lock: threading.Lock | None = (
             threading.Lock() if self.dialect.name == "sqlite" else None)
@@ -103,6 +105,21 @@ class Store:
         with _unavailable_as_store_error(self.safe_url), self.engine.connect() as conn, \
                 conn.begin():
             yield Tx(conn, self.dialect)
+
+    def entity_of_unchanged_record(self, tenant_id: int, entity_type: str, source: str,
+                                   source_key: str, content_hash: str) -> str | None:
+        """`Tx.entity_of_unchanged_record` in one statement of its own, no transaction:
+        identify's common case. SQLite: on the driver (a local read, it never waits for the
+        writer); PostgreSQL: a read transaction (its cost is the round trip)."""
+        if not self.dialect.local_reads:
+            with self.read() as tx:
+                return tx.entity_of_unchanged_record(tenant_id, entity_type, source,
+                                                     source_key, content_hash)
+        values = {"tenant_id": tenant_id, "entity_type": entity_type, "source": source,
+                  "source_key": source_key, "content_hash": content_hash}
+        with _unavailable_as_store_error(self.safe_url):
+            found = self._unchanged.scalar(self.engine, values)
+        return str(found) if found is not None else None
 
     def close(self) -> None:
         self.engine.dispose()
