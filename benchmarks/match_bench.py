@@ -5,6 +5,7 @@ the same machine, in the same run.
     python benchmarks/match_bench.py all --repeats 3    # febrl4, pseudopeople, companies
     python benchmarks/match_bench.py pseudopeople --systems splink
     python benchmarks/match_bench.py --table            # results/match_*.json as Markdown
+    python benchmarks/match_bench.py febrl4 --out /tmp/try   # results elsewhere (trials)
 
 Each run of each system is a fresh child process (this file with --child) that reads the
 cached data set (match_data.py, benchmarks/data/match_*.json.gz), imports its system, then
@@ -179,7 +180,7 @@ def _proc_status(key: str) -> float | None:
 # The parent ----------------------------------------------------------------------------------
 def run_system(system: str, data_file: Path, dataset: Any) -> dict[str, Any]:
     """One run of `system` in a fresh child; its figures and quality."""
-    out_file = HERE / "data" / f"match_{dataset.name}_{system}.out.json"
+    out_file = HERE / "data" / f"match_{dataset.name}_{system}_{os.getpid()}.out.json"
     out_file.unlink(missing_ok=True)
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", system,
@@ -343,6 +344,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per system (default 1)")
     parser.add_argument("--table", action="store_true",
                         help="print results/match_*.json as a Markdown table (no run)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="where match_<data set>.json goes and --table reads (results/)")
     parser.add_argument("--child", nargs=3, metavar=("SYSTEM", "DATA", "OUT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -358,14 +361,14 @@ def main() -> None:
         if bad or not systems:
             parser.error(f"--systems: unknown {bad}; choose from {', '.join(SYSTEMS)}")
         names = DATASETS if args.dataset == "all" else (args.dataset,)
-        RESULTS.mkdir(exist_ok=True)
+        args.out.mkdir(parents=True, exist_ok=True)
         for name in names:
             result = bench(name, systems, max(1, args.repeats))
-            path = RESULTS / f"match_{name}.json"
+            path = args.out / f"match_{name}.json"
             path.write_text(json.dumps(result, indent=1) + "\n")
-            print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+            print(f"wrote {path}", file=sys.stderr)
     if args.table:
-        files = [RESULTS / f"match_{n}.json" for n in DATASETS]
+        files = [args.out / f"match_{n}.json" for n in DATASETS]
         print(table([json.loads(p.read_text()) for p in files if p.exists()]))
 
 
