@@ -91,7 +91,7 @@ def _is_latin(char: str) -> bool:
     return code < 0x0250 or 0x1E00 <= code <= 0x1EFF
 
 
-def _fold(text: str) -> str:
+def fold_text(text: str) -> str:
     """Case fold, strip accents from Latin letters, drop punctuation, collapse whitespace."""
     text = unicodedata.normalize("NFKC", text).casefold().translate(_LATIN_FOLD)
     out: list[str] = []
@@ -115,9 +115,9 @@ def _fold(text: str) -> str:
 def _key(text: str) -> str:
     human = HumanName(text)
     parts = (str(human.first), str(human.middle), str(human.last))
-    key = _fold(" ".join(parts))
+    key = fold_text(" ".join(parts))
     # A name made only of a title or suffix ('Dr', 'Jr') keeps it rather than becoming empty.
-    return key or _fold(text)
+    return key or fold_text(text)
 
 
 def normalize_person_name(raw: str) -> str:
