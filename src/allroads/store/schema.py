@@ -431,3 +431,71 @@ lifecycle_events = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("tenant_id", "reference_id"),
 )
+
+# Batch matching ------------------------------------------------------------------------
+# Per tenant and entity type: the model's estimated parameters (MatchModel Parameters as
+# JSON; null until a run or review estimates them) and the thresholds (probabilities).
+match_settings = sa.Table(
+    "match_settings",
+    metadata,
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    sa.Column("parameters", JSONType, nullable=True),
+    sa.Column("link_threshold", sa.Float(), nullable=False),
+    sa.Column("review_threshold", sa.Float(), nullable=False),
+    sa.Column("trained_at", UTCDateTime(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("tenant_id", "entity_type"),
+)
+
+# A batch match run over a tenant's stored records of one type.
+match_runs = sa.Table(
+    "match_runs",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    sa.Column("engine", sa.String(16), nullable=False),
+    # queued → running → succeeded | failed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("step", sa.String(32), nullable=False, server_default=""),
+    sa.Column("progress", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("counts", JSONType, nullable=False),
+    sa.Column("timings", JSONType, nullable=False),
+    sa.Column("training", JSONType, nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_match_runs_tenant_created", "tenant_id", "created_at"),
+)
+
+# The review queue: two entities a run scored between the thresholds. entity_a < entity_b;
+# at most one open candidate per tenant and pair.
+match_candidates = sa.Table(
+    "match_candidates",
+    metadata,
+    _id(),
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("public_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    _fk("entity_a", "entities.id", index=True),
+    _fk("entity_b", "entities.id", index=True),
+    _fk("record_a", "records.id"),
+    _fk("record_b", "records.id"),
+    sa.Column("probability", sa.Float(), nullable=False),
+    sa.Column("match_weight", sa.Float(), nullable=False),
+    sa.Column("breakdown", JSONType, nullable=False),
+    # open → accepted | rejected
+    sa.Column("status", sa.String(16), nullable=False),
+    _fk("run_id", "match_runs.id", nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_at", UTCDateTime(), nullable=True),
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.Index("ix_match_candidates_tenant_status", "tenant_id", "status", "id"),
+    sa.Index("ix_match_candidates_open_pair", "tenant_id", "entity_a", "entity_b",
+             unique=True, sqlite_where=sa.text("status = 'open'"),
+             postgresql_where=sa.text("status = 'open'")),
+)
