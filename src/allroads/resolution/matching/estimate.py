@@ -22,6 +22,11 @@ import numpy.typing as npt
 from allroads.resolution.matching.model import MatchModel, Parameters
 
 FLOOR = 1e-6
+# Rounds of (u from random pairs weighted by their chance of being non-matches, then m).
+ROUNDS = 3
+# Pseudo-pairs added to every level's count among random pairs, so a level never seen among
+# them (a nickname, a transposed date) gets a large but finite weight.
+SMOOTHING = 0.5
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
@@ -69,7 +74,7 @@ def u_from_random(model: MatchModel, random_pairs: Patterns) -> dict[str, list[f
         if counts.sum() <= 0:
             out[comp.name] = list(model.parameters.u[comp.name])
             continue
-        share = (counts + FLOOR) / (counts + FLOOR).sum()
+        share = (counts + SMOOTHING) / (counts + SMOOTHING).sum()
         out[comp.name] = [float(x) for x in share]
     return out
 
@@ -108,14 +113,7 @@ def expectation_maximisation(
     converged = False
     iteration = 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007
-        log_m = np.full(len(counts), np.log(max(lam, 1e-12)))
-        log_u = np.full(len(counts), np.log(max(1 - lam, 1e-12)))
-        for k, name in enumerate(names):
-            g = gammas[:, k]
-            present = g >= 0
-            log_m[present] += np.log(np.maximum(m[name][g[present]], FLOOR))
-            log_u[present] += np.log(np.maximum(u[name][g[present]], FLOOR))
-        r = 1.0 / (1.0 + np.exp(np.clip(log_u - log_m, -700, 700)))
+        r = posterior(Parameters(m=m, u=u, prior=lam), names, gammas)  # type: ignore[arg-type]
         r[n_free:] = fixed
         rm, ru = r * counts, (1 - r) * counts
         new_m: dict[str, FloatArray] = {}
@@ -172,7 +170,41 @@ def train(
     The prior (the chance that two random records match) is the largest number of matches
     any session found, over all possible pairs.
     """
-    u = u_from_random(model, random_pairs) if len(random_pairs.counts) else model.parameters.u
+    names = [c.name for c in model.comparisons]
+    u: dict[str, list[float]] = {k: list(v) for k, v in model.parameters.u.items()}
+    parameters = model.parameters
+    report: list[dict[str, object]] = []
+    random_weights = random_pairs.counts
+    for _ in range(ROUNDS):
+        if len(random_pairs.counts):
+            u = u_from_random(model, Patterns(random_pairs.gammas, random_weights))
+        parameters, report = _sessions(model, u, sessions, possible_pairs, matches, non_matches)
+        if not len(random_pairs.counts):
+            break
+        # Random pairs include a few true matches (many, in small data sets): weigh each by
+        # its chance of being a non-match and estimate u again.
+        random_weights = random_pairs.counts * (1.0 - posterior(parameters, names,
+                                                                random_pairs.gammas))
+    return Training(parameters, report)
+
+
+def posterior(parameters: Parameters, names: list[str], gammas: IntArray) -> FloatArray:
+    """The probability that pairs with these gamma rows match."""
+    lam = min(max(parameters.prior, 1e-12), 1 - 1e-12)
+    log_m = np.full(len(gammas), np.log(lam))
+    log_u = np.full(len(gammas), np.log(1 - lam))
+    for k, name in enumerate(names):
+        g = gammas[:, k]
+        present = g >= 0
+        log_m[present] += np.log(np.maximum(np.asarray(parameters.m[name])[g[present]], FLOOR))
+        log_u[present] += np.log(np.maximum(np.asarray(parameters.u[name])[g[present]], FLOOR))
+    out: FloatArray = 1.0 / (1.0 + np.exp(np.clip(log_u - log_m, -700, 700)))
+    return out
+
+
+def _sessions(model: MatchModel, u: dict[str, list[float]], sessions: list[Session],
+              possible_pairs: float, matches: Patterns | None, non_matches: Patterns | None
+              ) -> tuple[Parameters, list[dict[str, object]]]:
     base = model.with_parameters(Parameters(m=model.parameters.m, u=u, prior=0.5))
     collected: dict[str, list[list[float]]] = {c.name: [] for c in model.comparisons}
     found = 0.0
@@ -197,7 +229,7 @@ def train(
     m = {name: ([float(x) for x in np.mean(np.asarray(vals), axis=0)] if vals
                 else list(model.parameters.m[name])) for name, vals in collected.items()}
     prior = min(max(found / max(possible_pairs, 1.0), 1e-12), 0.5)
-    return Training(Parameters(m=m, u={k: list(v) for k, v in u.items()}, prior=prior), report)
+    return Parameters(m=m, u={k: list(v) for k, v in u.items()}, prior=prior), report
 
 
 def _without(patterns: Patterns | None, excluded: tuple[int, ...]) -> Patterns | None:
