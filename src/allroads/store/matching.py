@@ -184,6 +184,13 @@ class MatchQueries(TxBase):
         return self._match_run_where(match_runs.c.tenant_id == tenant_id,
                                      match_runs.c.public_id == public_id)
 
+    def match_run_by_public_id(self, public_id: str) -> MatchRunRow | None:
+        """Any tenant's run (a worker executing it; edges use `match_run`)."""
+        return self._match_run_where(match_runs.c.public_id == public_id)
+
+    def match_run_by_id(self, run_id: int) -> MatchRunRow | None:
+        return self._match_run_where(match_runs.c.id == run_id)
+
     def match_runs(self, tenant_id: int, *, entity_type: str | None = None,
                    before_id: int | None = None, limit: int = 50) -> list[MatchRunRow]:
         """The tenant's runs, newest first; `before_id` continues a page."""
