@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from allroads.batch.matching import model_for, open_engine
@@ -60,6 +61,9 @@ _ALIASES = {"dob": "birthdate", "date_of_birth": "birthdate", "birth_date": "bir
 _ADDRESS_PARTS = ("line1", "street", "address1", "line2", "address2")
 # Share of a run's progress the pipeline takes; applying the result takes the rest.
 _PIPELINE_SHARE = 0.8
+# Fewer records than this say too little to estimate m and u from (EM on a few dozen pairs
+# overfits): such a run scores with the tenant's current parameters, else the defaults.
+ESTIMATE_FROM = 1000
 # A fuzzy match bridges nothing: any trusted identifier kind outranks it in protection.
 _FUZZY_PRIORITY = 0
 
@@ -100,9 +104,11 @@ class MatchRuns:
     """Batch match runs and the review queue of one store, for the edges (API, CLI)."""
 
     def __init__(self, store: Store, *, options: Options | None = None,
-                 engine_settings: Mapping[str, Any] | None = None) -> None:
+                 engine_settings: Mapping[str, Any] | None = None,
+                 estimate_from: int = ESTIMATE_FROM) -> None:
         self.store = store
         self.options = options or Options()
+        self.estimate_from = estimate_from
         self.engine_settings = dict(engine_settings or {})
         self.cache = TenantSettingsCache()
 
@@ -240,10 +246,17 @@ class MatchRuns:
                      if r.get("external_id") not in (None, "")}
         apart = _apart_records(stored, apart_entities)
 
+        if not stored:
+            report("done", 1.0, None)
+            return ({"records": 0, "candidate_pairs": 0, "links": 0, "merged": 0, "review": 0,
+                     "refused": 0}, {}, None)
+        options = self.options
+        if len(stored) < self.estimate_from:
+            options = replace(options, estimate=False)
         engine = open_engine(run.engine, **self.engine_settings)
         try:
             result = run_pipeline(
-                flat, model, features, engine, options=self.options, labelled=labelled,
+                flat, model, features, engine, options=options, labelled=labelled,
                 exclusive=exclusive, apart=apart,
                 progress=lambda step, share: report(step, share * _PIPELINE_SHARE, None))
         finally:
