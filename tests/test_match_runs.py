@@ -16,10 +16,10 @@ import pytest
 from allroads.batch.pipeline import Options
 from allroads.batch.runs import MatchRuns, flatten_record
 from allroads.domain.errors import Conflict, InvalidInput, NotFound
-from allroads.domain.types import Actor, EntityType, IdentifyRequest
+from allroads.domain.types import Actor, EntityType, IdentifyRequest, utcnow
 from allroads.resolution.hub import Hub
 from allroads.store import Store
-from allroads.store.matching import MatchRecord
+from allroads.store.matching import MatchRecord, NewCandidate
 
 P = EntityType.PERSON
 
@@ -291,3 +291,37 @@ def test_flatten_record_reads_identifiers_and_address_objects() -> None:
         "birthdate": "1990-02-03", "address": "1 Main St Apt 2", "city": "Boston",
         "postcode": "02101", "email": "ann@x.com", "phone": "+15550001111",
         "external_id": "E1"}
+
+
+def test_store_queues_a_pair_once_and_never_a_pair_kept_apart(
+        store: Store, hub: Hub, actor: Actor) -> None:
+    ids = [hub.identify(actor, IdentifyRequest(P, "crm", str(n), {}, {"first_name": f"P{n}"})).id
+           for n in range(3)]
+    with store.read() as tx:
+        rows = {e: tx.entity_by_public_id(actor.tenant_id, e) for e in ids if e}
+        recs = {e: tx.records_of([r.id])[0].id for e, r in rows.items() if r}
+    a, b, c = (rows[e].id for e in ids if e and rows[e])
+    ra, rb, rc = (recs[e] for e in ids if e)
+
+    def new(pid: str, x: int, y: int, rx: int, ry: int) -> NewCandidate:
+        return NewCandidate(pid, x, y, rx, ry, 0.5, 0.0, {"comparisons": []})
+
+    with store.write() as tx:
+        tx.add_decision(actor.tenant_id, "person", "apart", c, a, "test", "no", utcnow())
+        added = tx.add_match_candidates(actor.tenant_id, "person", None, [
+            new("mc_1", b, a, rb, ra), new("mc_2", a, b, ra, rb), new("mc_3", a, c, ra, rc)],
+            utcnow())
+    assert added == ["mc_1"]
+    with store.write() as tx:
+        assert tx.add_match_candidates(actor.tenant_id, "person", None,
+                                       [new("mc_4", a, b, ra, rb)], utcnow()) == []
+        row = tx.match_candidate(actor.tenant_id, "mc_1")
+        assert row is not None
+        # Stored smaller entity first, its records swapped with it.
+        assert (row.entity_a, row.entity_b, row.record_a, row.record_b) == (a, b, ra, rb)
+        assert tx.decide_match_candidate(row.id, "rejected", "test", utcnow())
+        assert not tx.decide_match_candidate(row.id, "accepted", "test", utcnow())
+        # Decided, the pair may be queued again (a later run, new evidence).
+        assert tx.add_match_candidates(actor.tenant_id, "person", None,
+                                       [new("mc_5", a, b, ra, rb)], utcnow()) == ["mc_5"]
+        assert tx.match_candidate(actor.tenant_id + 1, "mc_5") is None
