@@ -40,7 +40,7 @@ class Options:
     estimate: bool = True
     # A pair this far (in match weight, log2 units) below the review threshold keeps the
     # clusters of its records apart.
-    apart_margin: float = 8.0
+    apart_margin: float = 4.0
 
 
 @dataclass
