@@ -80,3 +80,59 @@ def test_a_failed_write_leaves_nothing_behind(store: Store) -> None:
         raise RuntimeError("boom")
     with store.read() as tx:
         assert tx.tenant_by_slug("half") is None
+
+
+def test_driver_statements_store_and_read_what_sqlalchemy_does(tmp_path: object) -> None:
+    """SQLite runs the hot statements on the driver (store/driver.py): the rows written
+    and read must be exactly SQLAlchemy's (the same text for times and JSON)."""
+    from allroads.store.driver import DriverStatement
+    from allroads.store.schema import changelog
+
+    s = Store(f"sqlite:///{tmp_path}/driver.db")
+    s.migrate()
+    hub = Hub(s)
+    tenant = hub.ensure_tenant("acme")
+    with s.write() as tx:
+        entity = tx.create_entity(tenant.id, "person", "per_1", NOW)
+    row = {"tenant_id": tenant.id, "entity_id": entity, "at": NOW, "touchpoint": "api",
+           "initiator": "t", "field": "name", "old": None, "new": {"b": [1, "é"], "a": 2.5},
+           "merge_public_id": None, "import_id": None}
+    insert = changelog.insert()
+    with s.write() as tx:
+        tx.conn.execute(insert, [row])
+        DriverStatement(insert, s.engine.dialect, list(row)).run(
+            tx.conn.connection.driver_connection, row)
+    with s.engine.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT at, old, new FROM changelog ORDER BY id").all()
+    assert len(raw) == 2 and raw[0] == raw[1]
+    assert raw[0][1] == "null"  # JSON null, as SQLAlchemy stores None in a JSON column
+    select = sa.select(changelog.c.at, changelog.c.old, changelog.c.new).order_by(changelog.c.id)
+    with s.read() as tx:
+        by_sqlalchemy = tx.conn.execute(select).all()
+        by_driver = DriverStatement(select, s.engine.dialect).rows(
+            tx.conn.connection.driver_connection, {})
+    assert [tuple(r) for r in by_sqlalchemy] == by_driver
+    assert by_driver[0] == (NOW, None, {"b": [1, "é"], "a": 2.5})
+    s.close()
+
+
+def test_driver_statements_expand_lists_and_report_errors_as_sqlalchemy(
+        tmp_path: object) -> None:
+    from allroads.store.driver import DriverStatement
+    from allroads.store.schema import entities
+
+    s = Store(f"sqlite:///{tmp_path}/driver.db")
+    s.migrate()
+    tenant = Hub(s).ensure_tenant("acme")
+    with s.write() as tx:
+        ids = [tx.create_entity(tenant.id, "person", f"per_{i}", NOW) for i in range(5)]
+    select = sa.select(entities.c.public_id).where(
+        entities.c.id.in_(sa.bindparam("ids", expanding=True))).order_by(entities.c.id)
+    stmt = DriverStatement(select, s.engine.dialect)
+    with s.read() as tx:
+        conn = tx.conn.connection.driver_connection
+        assert stmt.rows(conn, {"ids": ids[1:3]}) == [("per_1",), ("per_2",)]
+        assert stmt.rows(conn, {"ids": ids}) == [(f"per_{i}",) for i in range(5)]
+    with s.write() as tx, pytest.raises(sa.exc.IntegrityError):
+        tx.create_entity(tenant.id, "person", "per_1", NOW)  # public ids are unique
+    s.close()

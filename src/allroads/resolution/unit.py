@@ -11,7 +11,7 @@ from typing import Any
 from allroads.domain.types import Actor, EntityType
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.survivorship import SourceRecord, flatten, golden_record
-from allroads.store import EntityRow, NewChange, Tx, as_stored_json
+from allroads.store import EntityRow, NewChange, Tx
 
 DEFAULT_SOURCE_PRIORITIES = {"manual": 100, "product": 80, "crm": 70, "support": 60,
                              "import": 50, "widget": 40, "channel": 40}
@@ -107,12 +107,12 @@ class Unit:
         it instead of reading it back."""
         if entity_id not in self._known:
             return
-        if entity_id in self._fresh:
-            self._fresh[entity_id] = None  # a second record: read them all back
+        stored = self.tx.version_as_read(attributes, identifiers)
+        if entity_id in self._fresh or stored is None:
+            self._fresh[entity_id] = None  # a second record, or unknown: read back
             return
-        self._fresh[entity_id] = SourceRecord(
-            record_id, source, source_key, 0, self.now.timestamp(),
-            as_stored_json(attributes), as_stored_json(identifiers))
+        self._fresh[entity_id] = SourceRecord(record_id, source, source_key, 0,
+                                              self.now.timestamp(), *stored)
 
     def entities_changed(self, entity_ids: Iterable[int]) -> None:
         """These entities changed in ways only the store knows (merged, records moved):

@@ -1,7 +1,6 @@
 """The store: the one place that talks to the database (SQLite or PostgreSQL)."""
 
 from allroads.store.imports import ImportedVersion, ImportRow, StagedRow, TemplateRow
-from allroads.store.records import as_stored_json
 from allroads.store.rows import (
     ApiKeyRow,
     ChangeRow,
@@ -43,5 +42,4 @@ __all__ = [
     "TemplateRow",
     "TenantRow",
     "Tx",
-    "as_stored_json",
 ]

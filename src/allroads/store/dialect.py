@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from allroads.store.driver import DriverStatements
+
 
 class Dialect:
     """SQLite: one writer at a time (BEGIN IMMEDIATE), so locks inside a write are free."""
@@ -18,6 +20,8 @@ class Dialect:
     # Reads come from a local file and never wait for a writer (WAL): quick enough to run
     # on an event loop instead of handing them to a thread.
     local_reads = True
+    # The hot statements run on the driver (driver.py); None: through SQLAlchemy.
+    driver: DriverStatements | None = None
 
     def lock_keys(self, conn: sa.Connection, keys: Iterable[str]) -> None:
         """Serialize writers that touch the same identifier values (no-op: writes are serial)."""
@@ -75,4 +79,8 @@ def _key_hash(key: str) -> int:
 
 
 def dialect_for(engine: sa.Engine) -> Dialect:
-    return PostgresDialect() if engine.dialect.name == "postgresql" else Dialect()
+    if engine.dialect.name == "postgresql":
+        return PostgresDialect()
+    dialect = Dialect()
+    dialect.driver = DriverStatements(engine.dialect)
+    return dialect

@@ -1,51 +1,149 @@
 """Statements run on the database driver itself, for the few on the hottest paths.
 
-SQLAlchemy's per-statement work (a transaction object, the compiled-cache look-up, an
-execution context, a result wrapper) costs several times what SQLite takes to run an
-indexed look-up. A `DriverStatement` is a Core statement compiled once for the engine's
-dialect: its SQL and the order of its parameters. It runs on a pooled connection's driver
-cursor, and driver errors are raised as SQLAlchemy's, so callers handle them as any other.
+SQLAlchemy's per-statement work (the compiled-cache look-up, an execution context, a result
+wrapper, events) costs several times what SQLite takes to run an indexed look-up or a
+one-row insert, and identify runs about ten of them per new person. A `DriverStatement`
+is a Core statement compiled once for a dialect: its SQL, the order of its parameters, and
+SQLAlchemy's own converters for each parameter and result column (the same ones
+`Connection.execute` would apply, so the values stored and read are exactly the same).
+It runs on the driver connection, inside the caller's transaction; driver errors are
+raised as SQLAlchemy's, so callers handle them as any other.
+
+Used on SQLite only (`Dialect.driver_statements`): there, with one local writer, this
+overhead is most of the time. PostgreSQL keeps SQLAlchemy's execution, whose handling of
+lost connections (invalidate, reconnect) the API relies on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
+Converter = Callable[[Any], Any] | None
+
 
 class DriverStatement:
-    """`stmt` compiled for `engine`'s dialect: run with `scalar(engine, params)`."""
+    """`stmt` compiled for `dialect` (with `column_keys`: an INSERT or UPDATE of just those
+    columns). Only for positional drivers (SQLite's qmark)."""
 
-    def __init__(self, stmt: sa.ClauseElement, engine: sa.Engine) -> None:
-        compiled = cast(SQLCompiler, stmt.compile(dialect=engine.dialect))
-        if compiled.positiontup is None and engine.dialect.positional:
-            raise ValueError("a positional dialect compiled no parameter order")
+    def __init__(self, stmt: sa.ClauseElement, dialect: sa.Dialect,
+                 column_keys: Sequence[str] | None = None) -> None:
+        compiled = cast(SQLCompiler, stmt.compile(
+            dialect=dialect, column_keys=list(column_keys) if column_keys is not None else None))
+        if compiled.positiontup is None:
+            raise ValueError(f"{dialect.name}: driver statements need a positional paramstyle")
+        self.stmt = stmt  # DriverStatements keys its cache by id(stmt): keep it alive
         self.sql = compiled.string
-        self._order = list(compiled.positiontup) if compiled.positiontup is not None else None
-        self._error = engine.dialect.loaded_dbapi.Error
+        self._names = list(compiled.positiontup)
+        binds = compiled.binds
+        self._expanding = {n for n in self._names if binds[n].expanding}
+        self._bind: list[tuple[str, Converter]] = [
+            (n, binds[n].type.dialect_impl(dialect).bind_processor(dialect))
+            for n in self._names]
+        columns = list(getattr(stmt, "selected_columns", None) or ())
+        returning = getattr(stmt, "_returning", None) or ()
+        self._results: list[Converter] = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None)
+            for c in (columns or list(returning))]
+        self._convert_results = any(self._results)
+        self._sql_for: dict[tuple[int, ...], str] = {}
+        self._error = dialect.loaded_dbapi.Error
 
-    def params(self, values: Mapping[str, Any]) -> Any:
-        if self._order is None:
-            return dict(values)
-        return tuple(values[name] for name in self._order)
+    # Parameters -------------------------------------------------------------------------
+    def _params(self, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        params: list[Any] = []
+        lengths: list[int] = []
+        for name, convert in self._bind:
+            value = values[name]
+            if name in self._expanding:
+                items = list(value)
+                lengths.append(len(items))
+                params.extend(convert(v) if convert else v for v in items)
+            else:
+                params.append(convert(value) if convert else value)
+        return (self._expanded(tuple(lengths)) if lengths else self.sql), params
 
-    def scalar(self, engine: sa.Engine, values: Mapping[str, Any]) -> Any:
-        """The first column of the first row (None without one), read outside any
-        transaction: for one statement, which sees one consistent state by itself."""
-        params = self.params(values)
-        conn = engine.raw_connection()
+    def _expanded(self, lengths: tuple[int, ...]) -> str:
+        sql = self._sql_for.get(lengths)
+        if sql is None:
+            sql = self.sql
+            for name, n in zip([n for n in self._names if n in self._expanding], lengths,
+                               strict=True):
+                if n == 0:
+                    raise ValueError(f"empty list for {name!r}")
+                sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * n), 1)
+            self._sql_for[lengths] = sql
+        return sql
+
+    def _row(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        if not self._convert_results:
+            return tuple(row)
+        return tuple(c(v) if c else v for c, v in zip(self._results, row, strict=True))
+
+    # Running ----------------------------------------------------------------------------
+    def rows(self, conn: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row, converted (SELECT, or INSERT ... RETURNING)."""
+        sql, params = self._params(values)
         try:
-            cursor = conn.cursor()
+            cursor = conn.execute(sql, params)
             try:
-                cursor.execute(self.sql, params)
-                row = cursor.fetchone()
+                return [self._row(r) for r in cursor.fetchall()]
             finally:
                 cursor.close()
         except self._error as exc:
+            raise sa.exc.DBAPIError.instance(sql, params, exc, self._error) from exc
+
+    def first(self, conn: Any, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        rows = self.rows(conn, values)
+        return rows[0] if rows else None
+
+    def run(self, conn: Any, values: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; the number of rows it changed."""
+        sql, params = self._params(values)
+        try:
+            cursor = conn.execute(sql, params)
+            count = int(cursor.rowcount)
+            cursor.close()
+            return count
+        except self._error as exc:
+            raise sa.exc.DBAPIError.instance(sql, params, exc, self._error) from exc
+
+    def run_many(self, conn: Any, rows: Iterable[Mapping[str, Any]]) -> None:
+        """The statement once per row of values (executemany); no expanding parameters."""
+        params = [[convert(values[name]) if convert else values[name]
+                   for name, convert in self._bind] for values in rows]
+        try:
+            conn.executemany(self.sql, params).close()
+        except self._error as exc:
             raise sa.exc.DBAPIError.instance(self.sql, params, exc, self._error) from exc
+
+    def scalar(self, engine: sa.Engine, values: Mapping[str, Any]) -> Any:
+        """The first column of the first row (None without one), read on a pooled
+        connection outside any transaction: for one statement, which sees one consistent
+        state by itself."""
+        conn = engine.raw_connection()
+        try:
+            row = self.first(conn.driver_connection, values)
         finally:
             conn.close()
         return row[0] if row else None
+
+
+class DriverStatements:
+    """The `DriverStatement`s of one dialect, compiled on first use."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self.dialect = dialect
+        self._compiled: dict[tuple[int, tuple[str, ...] | None], DriverStatement] = {}
+
+    def get(self, stmt: sa.ClauseElement, column_keys: Sequence[str] | None = None
+            ) -> DriverStatement:
+        key = (id(stmt), tuple(column_keys) if column_keys is not None else None)
+        found = self._compiled.get(key)
+        if found is None:
+            found = DriverStatement(stmt, self.dialect, column_keys)
+            self._compiled[key] = found
+        return found

@@ -44,12 +44,14 @@ _MEMBERS = (sa.select(entities.c.id).where(entities.c.account_id == bp("account_
 class EntityQueries(TxBase):
     def create_entity(self, tenant_id: int, entity_type: str, public_id: str,
                       now: dt.datetime) -> int:
-        return int(self.conn.execute(_INSERT, {
+        row = self._first(_INSERT, {
             "tenant_id": tenant_id, "entity_type": entity_type, "public_id": public_id,
-            "status": "active", "created_at": now, "updated_at": now}).scalar_one())
+            "status": "active", "created_at": now, "updated_at": now})
+        assert row is not None
+        return int(row[0])
 
     def entity(self, entity_id: int) -> EntityRow | None:
-        row = self.conn.execute(_BY_ID, {"id": entity_id}).first()
+        row = self._first(_BY_ID, {"id": entity_id})
         return EntityRow(*row) if row else None
 
     def entity_of_unchanged_record(self, tenant_id: int, entity_type: str, source: str,
@@ -57,20 +59,20 @@ class EntityQueries(TxBase):
         """The public id of the entity holding the record (source, source_key) when its
         current content hash is `content_hash`; None when there is no such record or its
         content differs."""
-        return self.conn.execute(UNCHANGED_RECORD, {
+        row = self._first(UNCHANGED_RECORD, {
             "tenant_id": tenant_id, "entity_type": entity_type, "source": source,
-            "source_key": source_key, "content_hash": content_hash}).scalar()
+            "source_key": source_key, "content_hash": content_hash})
+        return str(row[0]) if row else None
 
     def entity_by_public_id(self, tenant_id: int, public_id: str) -> EntityRow | None:
-        row = self.conn.execute(_BY_PUBLIC, {"tenant_id": tenant_id,
-                                             "public_id": public_id}).first()
+        row = self._first(_BY_PUBLIC, {"tenant_id": tenant_id, "public_id": public_id})
         return EntityRow(*row) if row else None
 
     def entities_by_id(self, ids: Iterable[int]) -> dict[int, EntityRow]:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        return {r.id: EntityRow(*r) for r in self.conn.execute(_BY_IDS, {"ids": wanted})}
+        return {r[0]: EntityRow(*r) for r in self._rows(_BY_IDS, {"ids": wanted})}
 
     def entities_by_public_id(self, tenant_id: int, public_ids: Iterable[str]
                               ) -> dict[str, EntityRow]:
@@ -82,15 +84,14 @@ class EntityQueries(TxBase):
 
     def set_entity_state(self, entity_id: int, *, status: str, merged_into: int | None,
                          now: dt.datetime) -> None:
-        self.conn.execute(_SET_STATE, {"b_id": entity_id, "b_status": status,
-                                       "b_into": merged_into, "b_now": now})
+        self._run(_SET_STATE, {"b_id": entity_id, "b_status": status,
+                               "b_into": merged_into, "b_now": now})
 
     def touch_entity(self, entity_id: int, now: dt.datetime) -> None:
-        self.conn.execute(_TOUCH, {"b_id": entity_id, "b_now": now})
+        self._run(_TOUCH, {"b_id": entity_id, "b_now": now})
 
     def set_account(self, person_id: int, account_id: int | None, now: dt.datetime) -> None:
-        self.conn.execute(_SET_ACCOUNT, {"b_id": person_id, "b_account": account_id,
-                                         "b_now": now})
+        self._run(_SET_ACCOUNT, {"b_id": person_id, "b_account": account_id, "b_now": now})
 
     def members(self, account_id: int, *, limit: int = 1000) -> list[int]:
         return [r.id for r in self.conn.execute(_MEMBERS, {"account_id": account_id,

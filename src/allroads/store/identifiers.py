@@ -52,10 +52,10 @@ class IdentifierQueries(TxBase):
         wanted = sorted(set(pairs))
         if not wanted:
             return []
-        rows = self.conn.execute(_FIND, {"tenant_id": tenant_id, "entity_type": entity_type,
-                                         **_split(wanted)})
+        rows = self._rows(_FIND, {"tenant_id": tenant_id, "entity_type": entity_type,
+                                  **_split(wanted)})
         keep = set(wanted)
-        return [IdentifierHit(*r) for r in rows if (r.kind, r.value) in keep]
+        return [IdentifierHit(*r) for r in rows if (r[0], r[1]) in keep]
 
     def add_identifiers(self, tenant_id: int, entity_type: str, record_id: int,
                         pairs: Iterable[tuple[str, str]], now: dt.datetime,
@@ -66,18 +66,16 @@ class IdentifierQueries(TxBase):
              "record_id": record_id, "added_at": now, "blocked": (k, v) in flagged}
             for k, v in sorted(set(pairs))
         ]
-        if values:
-            self.conn.execute(_INSERT, values)
+        self._run_many(_INSERT, values)
 
     def remove_identifiers(self, record_id: int, pairs: Iterable[tuple[str, str]],
                            now: dt.datetime) -> None:
         params = [{"b_record": record_id, "b_kind": k, "b_value": v, "b_now": now}
                   for k, v in sorted(set(pairs))]
-        if params:
-            self.conn.execute(_REMOVE, params)
+        self._run_many(_REMOVE, params)
 
     def active_identifiers(self, record_id: int) -> set[tuple[str, str]]:
-        return {(r.kind, r.value) for r in self.conn.execute(_ACTIVE, {"record_id": record_id})}
+        return {(r[0], r[1]) for r in self._rows(_ACTIVE, {"record_id": record_id})}
 
     def identifiers_of(self, entity_ids: Iterable[int], *, include_removed: bool = False
                        ) -> list[IdentifierRow]:
@@ -93,10 +91,10 @@ class IdentifierQueries(TxBase):
         wanted = sorted(set(pairs))
         if not wanted:
             return {}
-        rows = self.conn.execute(_COUNTS, {"tenant_id": tenant_id, "entity_type": entity_type,
-                                           **_split(wanted)})
+        rows = self._rows(_COUNTS, {"tenant_id": tenant_id, "entity_type": entity_type,
+                                    **_split(wanted)})
         keep = set(wanted)
-        return {(r.kind, r.value): int(r.n) for r in rows if (r.kind, r.value) in keep}
+        return {(r[0], r[1]): int(r[2]) for r in rows if (r[0], r[1]) in keep}
 
     def widely_shared(self, tenant_id: int, entity_type: str, min_entities: int, limit: int
                       ) -> list[tuple[str, str, int]]:

@@ -28,15 +28,17 @@ class LinkQueries(TxBase):
     def add_link(self, tenant_id: int, record_id: int, entity_id: int, rule: str,
                  evidence: dict[str, Any], actor: str, touchpoint: str, now: dt.datetime,
                  merge_id: int | None = None) -> int:
-        return int(self.conn.execute(_INSERT_LINK, {
+        row = self._first(_INSERT_LINK, {
             "tenant_id": tenant_id, "record_id": record_id, "entity_id": entity_id,
             "rule": rule, "evidence": evidence, "actor": actor, "touchpoint": touchpoint,
-            "merge_id": merge_id, "created_at": now}).scalar_one())
+            "merge_id": merge_id, "created_at": now})
+        assert row is not None
+        return int(row[0])
 
     def end_links(self, record_ids: Iterable[int], now: dt.datetime) -> None:
         ids = sorted(set(record_ids))
         if ids:
-            self.conn.execute(_END_LINKS, {"ids": ids, "b_now": now})
+            self._run(_END_LINKS, {"ids": ids, "b_now": now})
 
     def current_links(self, entity_ids: Iterable[int]) -> list[LinkRow]:
         wanted = sorted(set(entity_ids))

@@ -31,11 +31,11 @@ class ProfileQueries(TxBase):
                     now: dt.datetime, *, new: bool = False) -> None:
         """Store the profile; `new`: the caller knows there is none yet (skip the update)."""
         name = display_name[:500]
-        updated = 0 if new else self.conn.execute(_UPDATE_PROFILE, {
+        updated = 0 if new else self._run(_UPDATE_PROFILE, {
             "b_id": entity_id, "b_name": name, "b_data": data, "b_provenance": provenance,
-            "b_search": search_text, "b_now": now}).rowcount
+            "b_search": search_text, "b_now": now})
         if not updated:
-            self.conn.execute(_INSERT_PROFILE, {
+            self._run(_INSERT_PROFILE, {
                 "entity_id": entity_id, "tenant_id": tenant_id, "entity_type": entity_type,
                 "display_name": name, "data": data, "provenance": provenance,
                 "search_text": search_text, "updated_at": now})
@@ -44,7 +44,7 @@ class ProfileQueries(TxBase):
         self.conn.execute(profiles.delete().where(profiles.c.entity_id == entity_id))
 
     def profile(self, entity_id: int) -> ProfileRow | None:
-        row = self.conn.execute(_PROFILE_BY_ID, {"id": entity_id}).first()
+        row = self._first(_PROFILE_BY_ID, {"id": entity_id})
         return ProfileRow(*row) if row else None
 
     def profiles_by_id(self, entity_ids: Iterable[int]) -> dict[int, ProfileRow]:
@@ -88,7 +88,7 @@ class ProfileQueries(TxBase):
     # Changelog --------------------------------------------------------------------------
     def append_changes(self, tenant_id: int, changes: Sequence[NewChange]) -> None:
         if changes:
-            self.conn.execute(_INSERT_CHANGES, [
+            self._run_many(_INSERT_CHANGES, [
                 {"tenant_id": tenant_id, "entity_id": c.entity_id, "at": c.at,
                  "touchpoint": c.touchpoint, "initiator": c.initiator, "field": c.field,
                  "old": c.old, "new": c.new, "merge_public_id": c.merge_public_id,

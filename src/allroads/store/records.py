@@ -50,17 +50,11 @@ _VERSIONS_OF = (sa.select(*_VERSION_COLUMNS).join(records, records.c.id == rv.c.
                 .where(rv.c.record_id == bp("id")).order_by(rv.c.version))
 
 
-def as_stored_json(value: Any) -> Any:
-    """`value` as a JSON column gives it back once stored (the engines' default serializer
-    and parser): what reading a just-written record would return, without the read."""
-    return json.loads(json.dumps(value))
-
-
 class RecordQueries(TxBase):
     def record(self, tenant_id: int, entity_type: str, source: str, source_key: str
                ) -> RecordRow | None:
-        row = self.conn.execute(_RECORD, {"tenant_id": tenant_id, "entity_type": entity_type,
-                                          "source": source, "source_key": source_key}).first()
+        row = self._first(_RECORD, {"tenant_id": tenant_id, "entity_type": entity_type,
+                                    "source": source, "source_key": source_key})
         return RecordRow(*row) if row else None
 
     def record_by_id(self, record_id: int) -> RecordRow | None:
@@ -75,21 +69,33 @@ class RecordQueries(TxBase):
 
     def insert_record(self, tenant_id: int, entity_type: str, source: str, source_key: str,
                       entity_id: int, content_hash: str, now: dt.datetime) -> int:
-        return int(self.conn.execute(_INSERT_RECORD, {
+        row = self._first(_INSERT_RECORD, {
             "tenant_id": tenant_id, "entity_type": entity_type, "source": source,
             "source_key": source_key, "entity_id": entity_id, "current_version": 1,
-            "content_hash": content_hash, "created_at": now, "updated_at": now}).scalar_one())
+            "content_hash": content_hash, "created_at": now, "updated_at": now})
+        assert row is not None
+        return int(row[0])
 
     def add_version(self, record_id: int, version: int, attributes: dict[str, Any],
                     identifiers: dict[str, Any], content_hash: str, touchpoint: str,
                     initiator: str, now: dt.datetime, import_id: str | None = None) -> None:
-        self.conn.execute(_INSERT_VERSION, {
+        self._run(_INSERT_VERSION, {
             "record_id": record_id, "version": version, "attributes": attributes,
             "identifiers": identifiers, "received_at": now, "touchpoint": touchpoint,
             "initiator": initiator, "import_id": import_id})
         if version > 1:
-            self.conn.execute(_SET_CURRENT, {"b_id": record_id, "b_version": version,
-                                             "b_hash": content_hash, "b_now": now})
+            self._run(_SET_CURRENT, {"b_id": record_id, "b_version": version,
+                                     "b_hash": content_hash, "b_now": now})
+
+    def version_as_read(self, attributes: dict[str, Any], identifiers: dict[str, Any]
+                        ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """What `current_versions` would read back for a version just written with these
+        values, when the store knows without reading: on SQLite, whose JSON columns keep
+        the text as written (SQLAlchemy's serializer, json.dumps), so decoding that text is
+        the same. None on PostgreSQL, whose JSONB reorders keys: read it back."""
+        if self.dialect.name != "sqlite":
+            return None
+        return json.loads(json.dumps(attributes)), json.loads(json.dumps(identifiers))
 
     def move_records(self, record_ids: Iterable[int], entity_id: int) -> None:
         ids = sorted(set(record_ids))
@@ -101,8 +107,8 @@ class RecordQueries(TxBase):
         wanted = sorted(set(entity_ids))
         if not wanted:
             return []
-        return [RecordVersionRow(**r._mapping) for r in self.conn.execute(_CURRENT_VERSIONS,
-                                                                 {"ids": wanted})]
+        # Positional: the columns are RecordVersionRow's fields, in order.
+        return [RecordVersionRow(*r) for r in self._rows(_CURRENT_VERSIONS, {"ids": wanted})]
 
     def versions_of_record(self, record_id: int) -> list[RecordVersionRow]:
         return [RecordVersionRow(*r) for r in self.conn.execute(_VERSIONS_OF, {"id": record_id})]

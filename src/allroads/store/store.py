@@ -22,12 +22,12 @@ from alembic.config import Config
 from allroads.domain.errors import StoreError
 from allroads.store.bulk import BulkQueries
 from allroads.store.dialect import dialect_for
-from allroads.store.driver import DriverStatement
 from allroads.store.engine import make_engine
 from allroads.store.entities import UNCHANGED_RECORD, EntityQueries
 from allroads.store.identifiers import IdentifierQueries
 from allroads.store.imports import ImportQueries
 from allroads.store.links import LinkQueries
+from allroads.store.matching import MatchQueries
 from allroads.store.profiles import ProfileQueries
 from allroads.store.records import RecordQueries
 from allroads.store.references import ReferenceQueries
@@ -36,7 +36,8 @@ from allroads.store.tenants import TenantQueries
 
 
 class Tx(TenantQueries, EntityQueries, RecordQueries, IdentifierQueries, LinkQueries,
-         ProfileQueries, RequestQueries, ImportQueries, BulkQueries, ReferenceQueries):
+         ProfileQueries, RequestQueries, ImportQueries, BulkQueries, ReferenceQueries,
+         MatchQueries):
     """One database transaction with every query the layers above may run."""
 
 
@@ -51,7 +52,8 @@ class Store:
                              "postgresql+psycopg://user:pass@host/db") from exc
         self.dialect = dialect_for(self.engine)
         self.safe_url = sa.make_url(url).render_as_string(hide_password=True)
-        self._unchanged = DriverStatement(UNCHANGED_RECORD, self.engine)
+        driver = self.dialect.driver
+        self._unchanged = driver.get(UNCHANGED_RECORD) if driver is not None else None
         # SQLite allows one writer; queue writers here instead of spinning on SQLITE_BUSY.
         self._write_lock: threading.Lock | None = (
             threading.Lock() if self.dialect.name == "sqlite" else None)
@@ -111,7 +113,7 @@ class Store:
         """`Tx.entity_of_unchanged_record` in one statement of its own, no transaction:
         identify's common case. SQLite: on the driver (a local read, it never waits for the
         writer); PostgreSQL: a read transaction (its cost is the round trip)."""
-        if not self.dialect.local_reads:
+        if self._unchanged is None:
             with self.read() as tx:
                 return tx.entity_of_unchanged_record(tenant_id, entity_type, source,
                                                      source_key, content_hash)
