@@ -35,7 +35,7 @@ LEVELS = Comparison("c", (
 ), ("a",))
 DATE_LEVELS = Comparison("d", (Level("exact", "d"), Level("dmy_swap", "d"),
                                Level("lev", "d", 1)), ("d",))
-LIST_LEVELS = Comparison("w", (Level("overlap", "w"), Level("subset", "w")), ("w",))
+LIST_LEVELS = Comparison("w", (Level("overlap", "w"),), ("w",))
 
 
 def _sql_gammas(comparison: Comparison, rows: list[tuple[dict[str, object], dict[str, object]]]

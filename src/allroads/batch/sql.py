@@ -18,13 +18,10 @@ class Dialect:
     name: str
     jaro_winkler: str
     overlap: str
-    # Whether list a holds every element of list b.
-    contains_all: str
 
 
-DUCKDB = Dialect("duckdb", "jaro_winkler_similarity", "list_has_any", "list_has_all({a}, {b})")
-SPARK = Dialect("spark", "allroads_jaro_winkler", "arrays_overlap",
-                "size(array_except({b}, {a})) = 0")
+DUCKDB = Dialect("duckdb", "jaro_winkler_similarity", "list_has_any")
+SPARK = Dialect("spark", "allroads_jaro_winkler", "arrays_overlap")
 
 
 def _col(side: str, column: str) -> str:
@@ -41,9 +38,6 @@ def level_sql(level: Level, dialect: Dialect) -> str:
         return f"levenshtein({a}, {b}) <= {int(level.threshold)}"
     if level.kind == "overlap":
         return f"{dialect.overlap}({a}, {b})"
-    if level.kind == "subset":
-        return (f"({dialect.contains_all.format(a=a, b=b)} OR "
-                f"{dialect.contains_all.format(a=b, b=a)})")
     if level.kind == "swap":
         a2, b2 = _col("l", level.other), _col("r", level.other)
         return f"({a} = {b2} AND {a2} = {b})"

@@ -28,10 +28,9 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 #   jw         Jaro-Winkler similarity of l[col] and r[col] >= threshold
 #   lev        Levenshtein distance of l[col] and r[col] <= threshold
 #   overlap    the lists l[col] and r[col] share an element (nicknames)
-#   subset     one of the lists l[col] and r[col] holds every element of the other
 #   swap       l[col] == r[other] and l[other] == r[col] (first and last name swapped)
 #   dmy_swap   dates YYYY-MM-DD with the same year and day and month swapped
-LEVEL_KINDS = ("exact", "jw", "lev", "overlap", "subset", "swap", "dmy_swap")
+LEVEL_KINDS = ("exact", "jw", "lev", "overlap", "swap", "dmy_swap")
 Features = Mapping[str, Any]
 
 
@@ -66,8 +65,6 @@ class Level:
             return bool(Levenshtein.distance(a, b) <= self.threshold)
         if self.kind == "overlap":
             return not set(a).isdisjoint(b)
-        if self.kind == "subset":
-            return set(a) <= set(b) or set(b) <= set(a)
         # dmy_swap
         return bool(a != b and a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7])
 
@@ -81,8 +78,6 @@ def _default_label(level: Level) -> str:
         return f"levenshtein <= {level.threshold:g}"
     if level.kind == "overlap":
         return "same nickname group"
-    if level.kind == "subset":
-        return "one holds all the words of the other"
     if level.kind == "swap":
         return f"{level.column} and {level.other} swapped"
     return "day and month transposed"
