@@ -16,6 +16,7 @@ lost connections (invalidate, reconnect) the API relies on.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -41,8 +42,7 @@ class DriverStatement:
         binds = compiled.binds
         self._expanding = {n for n in self._names if binds[n].expanding}
         self._bind: list[tuple[str, Converter]] = [
-            (n, binds[n].type.dialect_impl(dialect).bind_processor(dialect))
-            for n in self._names]
+            (n, _bind_converter(binds[n].type, dialect)) for n in self._names]
         columns = list(getattr(stmt, "selected_columns", None) or ())
         returning = getattr(stmt, "_returning", None) or ()
         self._results: list[Converter] = [
@@ -130,6 +130,31 @@ class DriverStatement:
         finally:
             conn.close()
         return row[0] if row else None
+
+
+def _bind_converter(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Converter:
+    convert = type_.dialect_impl(dialect).bind_processor(dialect)
+    try:
+        is_time = issubclass(type_.python_type, dt.datetime)
+    except NotImplementedError:
+        is_time = False
+    return _last_value_kept(convert) if convert is not None and is_time else convert
+
+
+def _last_value_kept(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, remembering its last answer: the rows a unit of work writes share one
+    time (`Unit.now`), converted once instead of once per column."""
+    last: list[tuple[Any, Any]] = [(object(), None)]
+
+    def convert_kept(value: Any) -> Any:
+        seen, out = last[0]
+        if seen is value:
+            return out
+        out = convert(value)
+        last[0] = (value, out)  # one tuple, replaced whole: safe across threads
+        return out
+
+    return convert_kept
 
 
 class DriverStatements:

@@ -72,7 +72,15 @@ def _sqlite_events(engine: sa.Engine) -> None:
             cur.execute(pragma)
         cur.close()
 
+    error = engine.dialect.loaded_dbapi.Error
+
     @event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
-        write = conn.get_execution_options().get("allroads_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # On the driver: SQLAlchemy's statement machinery would cost more than the BEGIN.
+        # Its errors are raised as SQLAlchemy's (a locked database is an OperationalError).
+        sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get("allroads_write") \
+            else "BEGIN"
+        try:
+            conn.connection.driver_connection.execute(sql).close()  # type: ignore[union-attr]
+        except error as exc:
+            raise sa.exc.DBAPIError.instance(sql, (), exc, error) from exc
