@@ -34,6 +34,7 @@ _NICKNAMES = NickNamer()
 BLOCKING_KEYS = (
     BlockingKey("bk_name", ("first_name", "last_name")),
     BlockingKey("bk_dob", ("birthdate", "first_name")),
+    BlockingKey("bk_dob_place", ("birthdate", "postcode")),
     BlockingKey("bk_national_id", ("national_id",)),
     BlockingKey("bk_email", ("email_local",)),
     BlockingKey("bk_phone", ("phone",)),
@@ -108,6 +109,7 @@ def person_features(record: Mapping[str, Any]) -> dict[str, Any]:
         "national_id": national_id,
         "bk_name": "|".join(sorted((f_sound, l_sound))) if f_sound and l_sound else None,
         "bk_dob": f"{dob}|{initial}" if dob and initial else None,
+        "bk_dob_place": f"{dob}|{postcode}" if dob and postcode else None,
         "bk_national_id": national_id,
         "bk_email": email_local if email_local and len(email_local) >= 4 else None,
         "bk_phone": phone,
