@@ -12,7 +12,9 @@ A run (``MatchRuns.start`` queues it, ``execute`` does it, ``run`` does both):
 3. applies the result: the estimated parameters are saved; each link the clustering kept
    that joins two entities merges them (best link first), unless protection refuses
    (force-apart, conflicting trusted identifiers: counted as refused); each review pair
-   whose records are in different entities goes to the review queue.
+   whose records are in different entities goes to the review queue;
+4. rewrites the blocking keys of every record it read (``match_keys``, what identify's fuzzy
+   look-ups use), so records written by batch paths are found incrementally too.
 
 Nothing is written before step 3, so a run that fails while reading or matching changed
 nothing but its own row (status failed, with the error). In step 3 each merge is its own
@@ -36,6 +38,7 @@ from allroads.batch.pipeline import run as run_pipeline
 from allroads.domain.errors import AllroadsError, Conflict, InvalidInput, NotFound
 from allroads.domain.types import Actor, EntityType, utcnow
 from allroads.resolution.ids import new_public_id
+from allroads.resolution.matching import incremental
 from allroads.resolution.matching.estimate import Patterns
 from allroads.resolution.matching.model import MatchModel, Parameters, Thresholds
 from allroads.resolution.merging import merge_entities, protection, survivor
@@ -51,14 +54,6 @@ from allroads.store.matching import (
 
 Progress = Callable[[str, float], None]
 
-# Identifier kinds that are not customer attributes (the record's own key, references).
-_NOT_ATTRIBUTES = frozenset({"source_id"})
-# Attribute names some sources use, and the name the matching features read.
-_ALIASES = {"dob": "birthdate", "date_of_birth": "birthdate", "birth_date": "birthdate",
-            "zip": "postcode", "zip_code": "postcode", "postal_code": "postcode",
-            "given_name": "first_name", "family_name": "last_name", "surname": "last_name",
-            "company": "name", "company_name": "name"}
-_ADDRESS_PARTS = ("line1", "street", "address1", "line2", "address2")
 # Share of a run's progress the pipeline takes; applying the result takes the rest.
 _PIPELINE_SHARE = 0.8
 # Fewer records than this say too little to estimate m and u from (EM on a few dozen pairs
@@ -69,35 +64,11 @@ _FUZZY_PRIORITY = 0
 
 
 def flatten_record(record: MatchRecord) -> dict[str, Any]:
-    """A stored record in the attribute vocabulary the matching features read: attributes as
-    stored (aliases renamed, an address object split into address, city, postcode), then the
-    first value of each identifier kind the attributes do not already hold."""
-    flat: dict[str, Any] = {"id": record.id, "source": record.source}
-    for key, value in record.attributes.items():
-        if key.startswith("_") or value is None:
-            continue
-        name = _ALIASES.get(key, key)
-        if isinstance(value, Mapping) and name == "address":
-            _flatten_address(value, flat)
-        elif name not in flat:
-            flat[name] = value
-    for kind, values in record.identifiers.items():
-        if kind in _NOT_ATTRIBUTES or kind in flat:
-            continue
-        first = values[0] if isinstance(values, list) and values else values
-        if first not in (None, [], ""):
-            flat[kind] = first
-    return flat
-
-
-def _flatten_address(address: Mapping[str, Any], flat: dict[str, Any]) -> None:
-    lines = [str(address[k]) for k in _ADDRESS_PARTS if address.get(k)]
-    if lines:
-        flat["address"] = " ".join(lines)
-    for key, name in (("city", "city"), ("postcode", "postcode"), ("zip", "postcode"),
-                      ("postal_code", "postcode"), ("state", "state")):
-        if address.get(key) and name not in flat:
-            flat[name] = address[key]
+    """A stored record in the attribute vocabulary the matching features read (see
+    ``incremental.flat_record``: the same on both paths), with its id and source."""
+    flat = incremental.flat_record(record.attributes, record.identifiers)
+    return {"id": record.id, "source": record.source,
+            **{k: v for k, v in flat.items() if k not in ("id", "source")}}
 
 
 class MatchRuns:
@@ -249,7 +220,7 @@ class MatchRuns:
         if not stored:
             report("done", 1.0, None)
             return ({"records": 0, "candidate_pairs": 0, "links": 0, "merged": 0, "review": 0,
-                     "refused": 0}, {}, None)
+                     "refused": 0, "keys": 0}, {}, None)
         options = self.options
         if len(stored) < self.estimate_from:
             options = replace(options, estimate=False)
@@ -275,6 +246,8 @@ class MatchRuns:
         report("reviewing", 0.95, counts)
         counts["review"] = self._save(actor, etype, run, trained, features, flat, owner,
                                       result, apart_entities)
+        report("indexing", 0.97, counts)
+        counts["keys"] = self._index(actor, etype, base, features, flat)
         return counts, dict(result.timings), _training_view(result)
 
     def _apply_links(self, actor: Actor, etype: EntityType, run: MatchRunRow,
@@ -349,6 +322,17 @@ class MatchRuns:
                     review_threshold=model.thresholds.review, trained_at=now, now=now)
             added = tx.add_match_candidates(actor.tenant_id, etype.value, run.id, new, now)
         return len(added)
+
+    def _index(self, actor: Actor, etype: EntityType, model: MatchModel,
+               features: FeatureFunction, flat: list[dict[str, Any]]) -> int:
+        """Rewrite the blocking keys of every record read, in one transaction (records
+        written since keep theirs); how many keys the records hold."""
+        ids = [int(r["id"]) for r in flat]
+        rows = (row for r in flat for row in incremental.key_rows(
+            actor.tenant_id, etype.value, int(r["id"]), features(r), model))
+        with self.store.write() as tx:
+            tx.delete_record_match_keys(ids)
+            return tx.insert_match_keys(rows)
 
     # The review queue -------------------------------------------------------------------
     def candidates(self, actor: Actor, entity_type: str | None = None, status: str = "open",

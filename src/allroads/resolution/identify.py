@@ -5,6 +5,12 @@
     3. find the entity of this (source, source_id) record, and the entities holding the values;
     4. decide: create, attach, merge (unless protected), review or reject, per the policy;
     5. write the record version, the index, the link with its evidence, and the profiles.
+
+When no identifier matched and the record would make a new entity, fuzzy matching has its
+say first (`allroads.resolution.matching.incremental`): a candidate found through the
+blocking keys at or above the tenant's link threshold takes the record (rule "fuzzy", with
+each field's contribution as evidence); in the review band the new entity is created and
+the pair queued for review. Every record written keeps its blocking keys current.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from allroads.domain.normalize.email import email_domain
 from allroads.domain.normalize.website import is_free_mail_domain
 from allroads.domain.types import Action, EntityType, IdentifyRequest, IdentifyResult, Policy
 from allroads.resolution.ids import new_public_id
+from allroads.resolution.matching import incremental
 from allroads.resolution.merging import Protection, merge_entities, protection
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.unit import Unit
 from allroads.store import EntityRow, RecordRow
+from allroads.store.matching import NewCandidate
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
 MAX_VALUES_PER_KIND = 50
@@ -54,6 +62,20 @@ class Prepared:
     content_hash: str
     attributes: dict[str, Any]
     received: dict[str, Any] = field(default_factory=dict)
+    _features: dict[str, Any] | None = None
+    _flat: dict[str, Any] | None = None
+
+    def flat(self) -> dict[str, Any]:
+        """The record in the attribute vocabulary the matching features read."""
+        if self._flat is None:
+            self._flat = incremental.flat_record(self.attributes, self.identifiers)
+        return self._flat
+
+    def features(self, etype: EntityType) -> dict[str, Any]:
+        """The record's matching features (computed once)."""
+        if self._features is None:
+            self._features = incremental.features_for(etype.value)(self.flat())
+        return self._features
 
 
 def normalize_source(name: str) -> str:
@@ -214,7 +236,16 @@ def identify(u: Unit, req: IdentifyRequest, *, strict: bool = False,
         return IdentifyResult(None, etype, Action.REJECTED, decision.evidence,
                               message=decision.rejected, account=account_result)
     target = decision.target
-    _write_record(u, etype, p, record, target, decision.evidence)
+    record_id = _write_record(u, etype, p, record, target, decision.evidence)
+    tx.replace_match_keys(tenant, etype.value, record_id,
+                          incremental.keys_of(p.features(etype), _KEY_MODELS[etype]),
+                          new=record is None)
+    if decision.fuzzy_review is not None:
+        review = decision.fuzzy_review
+        tx.add_match_candidates(tenant, etype.value, None, [NewCandidate(
+            new_public_id("mc"), target.id, review.entity_id, record_id, review.record_id,
+            round(review.probability, 6), round(review.match_weight, 3),
+            review.score.to_json() if review.score else {})], u.now)
     if etype is EntityType.PERSON:
         _attach_account(u, target, p, account_result)
     u.finish()
@@ -246,6 +277,7 @@ class Decision:
     rejected: str | None = None
     merge_id: str | None = None
     review_id: str | None = None
+    fuzzy_review: incremental.FuzzyMatch | None = None
 
 
 def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: RecordRow | None,
@@ -311,13 +343,19 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
                                  "reason": "the best match was protected; no lower match used"})
     else:
         primary = 0
+    queued: incremental.FuzzyMatch | None = None
+    if not primary and record is None and not strict and into is None and public_id is None \
+            and incremental.wants_fuzzy(etype.value, p.flat()):
+        found, queued = _fuzzy(u, etype, rules, p, evidence)
+        if found is not None:
+            return Decision(found, Action.MATCHED, evidence)
     if not primary:
         public = public_id or new_public_id(etype.prefix)
         new_id = tx.create_entity(tenant, etype.value, public, u.now)
         ent = EntityRow(new_id, tenant, etype.value, public, "active", None, None, u.now, u.now)
         u.entity_created(ent)
         evidence.append({"rule": "new_entity", "entity": public})
-        return Decision(ent, Action.CREATED, evidence)
+        return Decision(ent, Action.CREATED, evidence, fuzzy_review=queued)
     others = sorted(e for e in matched if e != primary)
     if not others:
         return Decision(ents[primary], Action.MATCHED, evidence)
@@ -373,6 +411,47 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
     return Decision(target, Action.MERGED, evidence, merge_id=merge)
 
 
+# Blocking keys are the model's, whatever a tenant's estimated parameters.
+_KEY_MODELS = {EntityType.PERSON: incremental.default_model("person"),
+               EntityType.ACCOUNT: incremental.default_model("account")}
+
+
+def _fuzzy(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared,
+           evidence: list[dict[str, Any]]
+           ) -> tuple[EntityRow | None, incremental.FuzzyMatch | None]:
+    """The entity a fuzzy match links the record to (its evidence appended), else None;
+    and the match to queue for review, if the best one is in the review band. A candidate
+    that protection refuses (force-apart, a conflicting trusted identifier) is passed over."""
+    tx, tenant = u.tx, u.actor.tenant_id
+    scorer = incremental.MODELS.scorer(tx, tenant, etype.value)
+    matches = incremental.find_matches(tx, tenant, etype.value, p.features(etype), scorer)
+    if not matches:
+        return None, None
+    thresholds = scorer.model.thresholds
+    incoming = {k: vs for k, vs in p.identifiers.items() if k != "source_id"}
+    ents = tx.entities_by_id(m.entity_id for m in matches)
+    for match in matches:
+        decision = match.decision(thresholds)
+        if decision == "none":
+            break
+        entity = ents[match.entity_id]
+        guard = protection(u, etype, rules, [match.entity_id], incoming=incoming,
+                           bridge_priority=0)
+        if guard.blocked:
+            evidence.append({"rule": "not_linked", "entity": entity.public_id,
+                             "probability": round(match.probability, 6),
+                             "reason": f"fuzzy match refused: {guard.reason}"})
+            continue
+        if decision == "link":
+            evidence.append({**match.evidence(), "entity": entity.public_id})
+            return entity, None
+        evidence.append({"rule": "fuzzy_review", "entity": entity.public_id,
+                         "probability": round(match.probability, 6),
+                         "match_weight": round(match.match_weight, 3)})
+        return None, match
+    return None, None
+
+
 def _conflict_error(kind: str, value: str, public_id: str) -> IdentifierConflict:
     message = REJECT_MESSAGES.get(kind, f"{kind} is already registered for a different customer")
     return IdentifierConflict(f"{message}: {kind} {value!r} belongs to {public_id}",
@@ -381,7 +460,8 @@ def _conflict_error(kind: str, value: str, public_id: str) -> IdentifierConflict
 
 
 def _write_record(u: Unit, etype: EntityType, p: Prepared, record: RecordRow | None,
-                  target: EntityRow, evidence: list[dict[str, Any]]) -> None:
+                  target: EntityRow, evidence: list[dict[str, Any]]) -> int:
+    """Write the record (new, or a new version); its id."""
     tx, tenant = u.tx, u.actor.tenant_id
     attributes = dict(p.attributes)
     if p.received:
@@ -418,6 +498,7 @@ def _write_record(u: Unit, etype: EntityType, p: Prepared, record: RecordRow | N
                 u.entities_changed([record.entity_id, target.id])
                 u.dirty.add(record.entity_id)
     u.dirty.add(target.id)
+    return record_id if record is None else record.id
 
 
 def _pairs(idents: Mapping[str, list[str]]) -> list[tuple[str, str]]:
@@ -426,7 +507,7 @@ def _pairs(idents: Mapping[str, list[str]]) -> list[tuple[str, str]]:
 
 def _rule_of(evidence: list[dict[str, Any]]) -> str:
     for item in evidence:
-        if item["rule"] in ("source_record", "identifier", "new_entity"):
+        if item["rule"] in ("source_record", "identifier", "fuzzy", "new_entity"):
             return str(item["rule"])
     return "identify"
 

@@ -499,3 +499,17 @@ match_candidates = sa.Table(
              unique=True, sqlite_where=sa.text("status = 'open'"),
              postgresql_where=sa.text("status = 'open'")),
 )
+
+# Blocking keys of the incremental matcher: per record, one row per key its features give
+# ("bk_name=JN|SM0"; long values as a hash). Records that share a key are candidates.
+# The primary key serves the look-up by (tenant, type, key); record_id to replace a
+# record's keys.
+match_keys = sa.Table(
+    "match_keys",
+    metadata,
+    _fk("tenant_id", "tenants.id"),
+    sa.Column("entity_type", sa.String(16), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    _fk("record_id", "records.id", index=True),
+    sa.PrimaryKeyConstraint("tenant_id", "entity_type", "key", "record_id"),
+)

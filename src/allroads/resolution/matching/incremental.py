@@ -1,0 +1,357 @@
+"""Fuzzy matching one record at a time: the incremental path of the matching model.
+
+Every live record keeps its blocking keys in the store (``match_keys``: one row per key its
+features give, ``bk_name=JN|SM0``). For a new record, ``find_matches``
+
+1. builds its keys (``keys_of``) and looks them up: the records that share any key are the
+   candidates (a key shared by more than ``cap`` records is skipped: it says little);
+2. reads the candidates' current versions (their entity followed to the survivor), turns
+   each into features with the same functions the batch path uses (``flat_record``, then
+   ``person_features`` / ``account_features``);
+3. scores every candidate with its gammas and the model's weights (cheap), keeps the best
+   record per entity, and explains only those (each comparison's level and weight: the
+   evidence stored with a fuzzy link);
+4. returns them best first. ``decide`` applies the tenant's thresholds: link, review, none.
+
+The tenant's model (estimated parameters and thresholds from ``match_settings``) is kept by
+a ``ModelCache``: one small read of the settings' ``updated_at`` per call tells whether
+the copy is current, so a match run that saves new parameters is seen at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from allroads.resolution.matching.accounts import account_features, account_model
+from allroads.resolution.matching.model import (
+    Features,
+    MatchModel,
+    PairScore,
+    Parameters,
+    Thresholds,
+    probability_of,
+)
+from allroads.resolution.matching.people import person_features, person_model
+from allroads.store import Tx
+
+FeatureFunction = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+# A key value longer than this is stored as a hash (keeps the index small; 64 at most).
+HASH_OVER = 40
+# A key held by more records than this is skipped (see docs/matching.md: max_block).
+MAX_BLOCK = 1000
+# At most this many candidate records are scored (those found by the most keys first).
+MAX_CANDIDATES = 2000
+# The best entities explained and returned.
+MAX_MATCHES = 5
+
+# What makes a record worth a fuzzy look-up: without one of these fields (in the attribute
+# vocabulary) the record can only match on identifiers, which identify handles exactly.
+FUZZY_FIELDS: dict[str, frozenset[str]] = {
+    "person": frozenset({"first_name", "last_name", "name", "birthdate", "address"}),
+    "account": frozenset({"name", "display_name"}),
+}
+
+# Identifier kinds that are not customer attributes (the record's own key).
+_NOT_ATTRIBUTES = frozenset({"source_id"})
+# Attribute names some sources use, and the name the matching features read.
+ALIASES = {"dob": "birthdate", "date_of_birth": "birthdate", "birth_date": "birthdate",
+           "zip": "postcode", "zip_code": "postcode", "postal_code": "postcode",
+           "given_name": "first_name", "family_name": "last_name", "surname": "last_name",
+           "company": "name", "company_name": "name"}
+_ADDRESS_PARTS = ("line1", "street", "address1", "line2", "address2")
+
+
+# Records in the attribute vocabulary ---------------------------------------------------------
+def flat_record(attributes: Mapping[str, Any], identifiers: Mapping[str, Any]
+                ) -> dict[str, Any]:
+    """A record in the attribute vocabulary the matching features read: attributes as
+    stored (aliases renamed, an address object split into address, city, postcode), then the
+    first value of each identifier kind the attributes do not already hold."""
+    flat: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if key.startswith("_") or value is None:
+            continue
+        name = ALIASES.get(key, key)
+        if isinstance(value, Mapping) and name == "address":
+            _flatten_address(value, flat)
+        elif name not in flat:
+            flat[name] = value
+    for kind, values in identifiers.items():
+        if kind in _NOT_ATTRIBUTES or kind in flat:
+            continue
+        first = values[0] if isinstance(values, list) and values else values
+        if first not in (None, [], ""):
+            flat[kind] = first
+    return flat
+
+
+def _flatten_address(address: Mapping[str, Any], flat: dict[str, Any]) -> None:
+    lines = [str(address[k]) for k in _ADDRESS_PARTS if address.get(k)]
+    if lines:
+        flat["address"] = " ".join(lines)
+    for key, name in (("city", "city"), ("postcode", "postcode"), ("zip", "postcode"),
+                      ("postal_code", "postcode"), ("state", "state")):
+        if address.get(key) and name not in flat:
+            flat[name] = address[key]
+
+
+def features_for(entity_type: str) -> FeatureFunction:
+    if entity_type == "person":
+        return person_features
+    if entity_type == "account":
+        return account_features
+    raise ValueError(f"no matching model for entity type {entity_type!r}; "
+                     "use person or account")
+
+
+def default_model(entity_type: str) -> MatchModel:
+    if entity_type == "person":
+        return person_model()
+    if entity_type == "account":
+        return account_model()
+    raise ValueError(f"no matching model for entity type {entity_type!r}; "
+                     "use person or account")
+
+
+def wants_fuzzy(entity_type: str, flat: Mapping[str, Any]) -> bool:
+    """Whether the record holds a field fuzzy matching compares (a name, a birthdate, an
+    address...); without one no look-up is worth its cost."""
+    fields = FUZZY_FIELDS.get(entity_type, frozenset())
+    return any(flat.get(f) not in (None, "") for f in fields)
+
+
+# Keys ------------------------------------------------------------------------------------
+def key_string(column: str, value: Any) -> str:
+    """'bk_name=JN|SM0'; a long value as the first 20 hex digits of its SHA-1."""
+    text = str(value)
+    if len(text) > HASH_OVER:
+        text = "#" + hashlib.sha1(text.encode()).hexdigest()[:20]
+    return f"{column}={text}"
+
+
+def _joined(*columns: str) -> Callable[[Features], str | None]:
+    def key(features: Features) -> str | None:
+        values = [features.get(c) for c in columns]
+        return "|".join(str(v) for v in values) if all(values) else None
+    return key
+
+
+def _last_and_year(features: Features) -> str | None:
+    last, dob = features.get("last_sound"), features.get("birthdate")
+    return f"{last}|{str(dob)[:4]}" if last and dob else None
+
+
+# Keys the incremental path adds to the model's: one identify must find a record that
+# differs in several fields at once (a nickname whose sound differs, a transposed date and
+# an abbreviated street together), which no key of the model does; these keep a field that
+# rarely drifts (the surname's sound) with one that narrows it (birth year, postcode).
+EXTRA_KEYS: dict[str, tuple[tuple[str, Callable[[Features], str | None]], ...]] = {
+    "person": (("bk_last_year", _last_and_year),
+               ("bk_last_postcode", _joined("last_sound", "postcode"))),
+    "account": (),
+}
+
+
+def keys_of(features: Features, model: MatchModel) -> list[str]:
+    """The record's blocking keys as stored: one per key column of the model with a value,
+    and the incremental path's own (``EXTRA_KEYS``)."""
+    out: list[str] = []
+    for key in model.blocking_keys:
+        value = features.get(key.column)
+        if value not in (None, ""):
+            out.append(key_string(key.column, value))
+    for column, build in EXTRA_KEYS.get(model.entity_type, ()):
+        extra = build(features)
+        if extra:
+            out.append(key_string(column, extra))
+    return out
+
+
+# Scores ----------------------------------------------------------------------------------
+@dataclass
+class FuzzyMatch:
+    """The best-scoring record of one candidate entity, and how it scored."""
+
+    entity_id: int
+    record_id: int
+    source: str
+    source_key: str
+    probability: float
+    match_weight: float
+    keys: list[str]
+    score: PairScore | None = None
+
+    def decision(self, thresholds: Thresholds) -> str:
+        return thresholds.decide(self.probability)
+
+    def evidence(self) -> dict[str, Any]:
+        """The evidence of a fuzzy link: the probability, the weight and each field's
+        level and contribution."""
+        return {"rule": "fuzzy", "probability": round(self.probability, 6),
+                "match_weight": round(self.match_weight, 3),
+                "record": {"source": self.source, "source_id": self.source_key},
+                "keys": self.keys,
+                "prior_weight": round(self.score.prior_weight, 3) if self.score else None,
+                "comparisons": self.score.parts if self.score else []}
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A model with its weights worked out once: scoring a candidate is a table look-up
+    per comparison (``MatchModel.score_gammas`` recomputes the weights every call)."""
+
+    model: MatchModel
+    weights: tuple[tuple[float, ...], ...]
+    prior: float
+
+    @classmethod
+    def of(cls, model: MatchModel) -> Scorer:
+        table = model.weights()
+        return cls(model, tuple(tuple(table[c.name]) for c in model.comparisons),
+                   model.prior_weight())
+
+    def weight(self, left: Features, right: Features) -> float:
+        total = self.prior
+        for comp, weights in zip(self.model.comparisons, self.weights, strict=True):
+            g = comp.gamma(left, right)
+            if g >= 0:
+                total += weights[g]
+        return total
+
+
+@dataclass
+class _Entry:
+    version: dt.datetime | None
+    generation: int
+    scorer: Scorer
+
+
+@dataclass
+class ModelCache:
+    """The tenant's model per entity type (its estimated parameters and thresholds, else the
+    defaults), kept until the settings' ``updated_at`` changes or ``invalidate`` is called."""
+
+    _entries: dict[tuple[int, str], _Entry] = field(default_factory=dict)
+    _generation: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+    def scorer(self, tx: Tx, tenant_id: int, entity_type: str) -> Scorer:
+        version = tx.match_settings_version(tenant_id, entity_type)
+        key = (tenant_id, entity_type)
+        entry = self._entries.get(key)
+        if entry is not None and entry.version == version \
+                and entry.generation == self._generation:
+            return entry.scorer
+        scorer = Scorer.of(tenant_model(tx, tenant_id, entity_type))
+        with self._lock:
+            self._entries[key] = _Entry(version, self._generation, scorer)
+        return scorer
+
+    def model(self, tx: Tx, tenant_id: int, entity_type: str) -> MatchModel:
+        return self.scorer(tx, tenant_id, entity_type).model
+
+
+MODELS = ModelCache()
+
+
+def tenant_model(tx: Tx, tenant_id: int, entity_type: str) -> MatchModel:
+    """The default model of the type with the tenant's thresholds and estimated parameters."""
+    model = default_model(entity_type)
+    settings = tx.match_settings(tenant_id, entity_type)
+    if settings is not None:
+        model = model.with_thresholds(Thresholds(link=settings.link_threshold,
+                                                 review=settings.review_threshold))
+        if settings.parameters:
+            model = model.with_parameters(Parameters.from_json(settings.parameters))
+    return model
+
+
+# Finding matches -----------------------------------------------------------------------------
+def find_matches(tx: Tx, tenant_id: int, entity_type: str, features: Features,
+                 model: MatchModel | Scorer, *, exclude_entity: int | None = None,
+                 exclude_records: Iterable[int] = (), cap: int = MAX_BLOCK,
+                 limit: int = MAX_MATCHES, keys: Sequence[str] | None = None
+                 ) -> list[FuzzyMatch]:
+    """The entities whose records share a blocking key with `features`, each with its best
+    record's score (explained), best first; at most `limit`. `exclude_entity`: the entity
+    the record is in already; `exclude_records`: the record itself."""
+    scorer = model if isinstance(model, Scorer) else Scorer.of(model)
+    wanted = list(keys) if keys is not None else keys_of(features, scorer.model)
+    if not wanted:
+        return []
+    found = tx.match_key_candidates(tenant_id, entity_type, wanted, cap=cap)
+    hits: dict[int, list[str]] = {}
+    for key, ids in found.records.items():
+        for rid in ids:
+            hits.setdefault(rid, []).append(key)
+    for rid in exclude_records:
+        hits.pop(rid, None)
+    if not hits:
+        return []
+    chosen = sorted(hits, key=lambda r: (-len(hits[r]), r))[:MAX_CANDIDATES]
+    featurize = features_for(entity_type)
+    best: dict[int, tuple[float, Any, dict[str, Any]]] = {}
+    for rec in tx.match_records_by_id(tenant_id, entity_type, chosen):
+        if rec.entity_id == exclude_entity:
+            continue
+        other = featurize(flat_record(rec.attributes, rec.identifiers))
+        weight = scorer.weight(features, other)
+        held = best.get(rec.entity_id)
+        if held is None or weight > held[0]:
+            best[rec.entity_id] = (weight, rec, other)
+    ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
+    out: list[FuzzyMatch] = []
+    for entity_id, (weight, rec, other) in ranked:
+        score = scorer.model.explain(features, other)
+        out.append(FuzzyMatch(entity_id, rec.id, rec.source, rec.source_key,
+                              probability_of(weight), weight, sorted(hits[rec.id]), score))
+    return out
+
+
+@dataclass(frozen=True)
+class FuzzyDecision:
+    """What the best match says under the thresholds: link, review or none."""
+
+    action: str
+    best: FuzzyMatch | None
+
+    @property
+    def linked(self) -> bool:
+        return self.action == "link"
+
+
+def decide(matches: Sequence[FuzzyMatch], thresholds: Thresholds) -> FuzzyDecision:
+    if not matches:
+        return FuzzyDecision("none", None)
+    top = matches[0]
+    return FuzzyDecision(thresholds.decide(top.probability), top)
+
+
+def index_record(tx: Tx, tenant_id: int, entity_type: str, record_id: int,
+                 features: Features, model: MatchModel, *, new: bool = False) -> list[str]:
+    """Store the record's blocking keys (replacing what it held); the keys."""
+    keys = keys_of(features, model)
+    tx.replace_match_keys(tenant_id, entity_type, record_id, keys, new=new)
+    return keys
+
+
+def key_rows(tenant_id: int, entity_type: str, record_id: int, features: Features,
+             model: MatchModel) -> list[tuple[int, str, str, int]]:
+    """The record's key rows for ``Tx.insert_match_keys`` (bulk writers)."""
+    return [(tenant_id, entity_type, k, record_id) for k in keys_of(features, model)]
+
+
+__all__ = ["MODELS", "FuzzyDecision", "FuzzyMatch", "ModelCache", "Scorer", "decide",
+           "find_matches", "flat_record", "index_record", "key_rows", "keys_of",
+           "tenant_model", "wants_fuzzy"]

@@ -1,0 +1,219 @@
+"""The blocking keys of the incremental matcher, and what it reads of the records they find.
+
+Each live record has one row per blocking key its features give (``bk_name=JN|SM0``; the
+resolution layer builds the strings, hashing long values, at most 64 characters). Identify
+looks its new record's keys up here to find fuzzy candidates without scanning the tenant.
+A key shared by more than ``cap`` records says little (and would cost a scan): it is
+skipped, and named as skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import bindparam as bp
+
+from allroads.store.base import TxBase
+from allroads.store.matching import MatchRecord
+from allroads.store.schema import (
+    entities,
+    match_keys,
+    match_settings,
+    record_versions,
+    records,
+)
+
+MAX_KEY_LENGTH = 64
+_MAX_HOPS = 100
+
+mk = match_keys
+_KEYS_OF = sa.select(mk.c.key).where(mk.c.record_id == bp("record_id"))
+_DELETE_KEY = mk.delete().where(mk.c.record_id == bp("b_record_id"), mk.c.key == bp("b_key"))
+_INSERT_KEY = mk.insert()
+_RECORDS_OF_KEY = sa.select(mk.c.record_id).where(
+    mk.c.tenant_id == bp("tenant_id"), mk.c.entity_type == bp("entity_type"),
+    mk.c.key == bp("key"))
+# The look-up with its LIMIT, per cap (a literal: driver statements bind by name).
+_LIMITED: dict[int, sa.Select[tuple[int]]] = {}
+
+
+def _records_of_key(limit: int) -> sa.Select[tuple[int]]:
+    stmt = _LIMITED.get(limit)
+    if stmt is None:
+        stmt = _LIMITED[limit] = (_RECORDS_OF_KEY.limit(sa.literal_column(str(int(limit))))
+                                     .offset(sa.literal_column("0")))
+    return stmt
+
+_rv = record_versions
+_RECORDS_BY_ID = (
+    sa.select(records.c.id, records.c.source, records.c.source_key, records.c.entity_id,
+              entities.c.status, entities.c.merged_into, _rv.c.attributes, _rv.c.identifiers)
+    .join(_rv, sa.and_(_rv.c.record_id == records.c.id,
+                       _rv.c.version == records.c.current_version))
+    .join(entities, entities.c.id == records.c.entity_id)
+    .where(records.c.id.in_(bp("ids", expanding=True)),
+           records.c.tenant_id == bp("tenant_id"), records.c.entity_type == bp("entity_type"))
+    .order_by(records.c.id))
+_SETTINGS_VERSION = sa.select(match_settings.c.updated_at).where(
+    match_settings.c.tenant_id == bp("tenant_id"),
+    match_settings.c.entity_type == bp("entity_type"))
+_ENTITY_HOPS = sa.select(entities.c.id, entities.c.status, entities.c.merged_into).where(
+    entities.c.id.in_(bp("ids", expanding=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCandidates:
+    """The records each looked-up key found (record ids ascending), and the keys skipped
+    because more than the cap of records share them (with how many, at least cap + 1)."""
+
+    records: dict[str, list[int]]
+    skipped: dict[str, int]
+
+    def record_ids(self) -> list[int]:
+        return sorted({r for ids in self.records.values() for r in ids})
+
+
+class MatchKeyQueries(TxBase):
+    def match_settings_version(self, tenant_id: int, entity_type: str) -> dt.datetime | None:
+        """When this tenant's match settings of this type last changed (None: never set):
+        what a cache of the model checks before using its copy."""
+        row = self._first(_SETTINGS_VERSION, {"tenant_id": tenant_id,
+                                              "entity_type": entity_type})
+        return row[0] if row else None
+
+    def match_keys_of(self, record_id: int) -> set[str]:
+        return {str(r[0]) for r in self._rows(_KEYS_OF, {"record_id": record_id})}
+
+    def replace_match_keys(self, tenant_id: int, entity_type: str, record_id: int,
+                           keys: Iterable[str], *, new: bool = False) -> None:
+        """The record's keys become exactly `keys`. `new`: the record was just inserted and
+        has none yet (skips reading them)."""
+        wanted = set(keys)
+        _check_keys(wanted)
+        held = set() if new else self.match_keys_of(record_id)
+        gone, added = held - wanted, wanted - held
+        if gone:
+            self._run_many(_DELETE_KEY, [{"b_record_id": record_id, "b_key": k}
+                                         for k in sorted(gone)])
+        if added:
+            self._run_many(_INSERT_KEY, [
+                {"tenant_id": tenant_id, "entity_type": entity_type, "key": k,
+                 "record_id": record_id} for k in sorted(added)])
+
+    def match_key_candidates(self, tenant_id: int, entity_type: str, keys: Iterable[str], *,
+                             cap: int = 1000) -> KeyCandidates:
+        """The records holding each key; a key held by more than `cap` records is skipped
+        (each look-up reads at most cap + 1 index entries)."""
+        found: dict[str, list[int]] = {}
+        skipped: dict[str, int] = {}
+        for key in sorted(set(keys)):
+            rows = self._rows(_records_of_key(cap + 1), {
+                "tenant_id": tenant_id, "entity_type": entity_type, "key": key})
+            if len(rows) > cap:
+                skipped[key] = len(rows)
+            elif rows:
+                found[key] = sorted(int(r[0]) for r in rows)
+        return KeyCandidates(found, skipped)
+
+    def insert_match_keys(self, rows: Iterable[tuple[int, str, str, int]], *,
+                          chunk: int = 50_000) -> int:
+        """Add (tenant_id, entity_type, key, record_id) rows in bulk (COPY on PostgreSQL,
+        executemany on SQLite); the number added. The records must have none of these
+        keys yet (a repeat is an integrity error: delete first)."""
+        total = 0
+        batch: list[tuple[int, str, str, int]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= chunk:
+                total += self._copy_keys(batch)
+                batch = []
+        return total + self._copy_keys(batch)
+
+    def _copy_keys(self, rows: list[tuple[int, str, str, int]]) -> int:
+        if not rows:
+            return 0
+        _check_keys(r[2] for r in rows)
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self.dialect.name == "postgresql":
+                with cursor.copy("COPY match_keys (tenant_id, entity_type, key, record_id) "
+                                 "FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany("INSERT INTO match_keys (tenant_id, entity_type, key, "
+                                   "record_id) VALUES (?, ?, ?, ?)", rows)
+        finally:
+            cursor.close()
+        return len(rows)
+
+    def delete_match_keys(self, tenant_id: int, entity_type: str) -> int:
+        """Remove every key of this tenant and type (before rebuilding them); how many."""
+        result = self.conn.execute(mk.delete().where(mk.c.tenant_id == tenant_id,
+                                                     mk.c.entity_type == entity_type))
+        return int(result.rowcount)
+
+    def delete_record_match_keys(self, record_ids: Sequence[int]) -> None:
+        for start in range(0, len(record_ids), 500):
+            chunk = list(record_ids[start:start + 500])
+            self.conn.execute(mk.delete().where(mk.c.record_id.in_(chunk)))
+
+    def count_match_keys(self, tenant_id: int, entity_type: str) -> int:
+        return int(self.conn.execute(
+            sa.select(sa.func.count()).select_from(mk).where(
+                mk.c.tenant_id == tenant_id, mk.c.entity_type == entity_type)).scalar_one())
+
+    def match_records_by_id(self, tenant_id: int, entity_type: str, record_ids: Iterable[int]
+                            ) -> list[MatchRecord]:
+        """These records of this tenant and type with their current version's attributes
+        and identifiers, and the entity each is in now (followed through merges to the
+        active survivor); records whose entity is deleted are left out. In id order."""
+        wanted = sorted(set(record_ids))
+        if not wanted:
+            return []
+        rows: list[Sequence[Any]] = []
+        for start in range(0, len(wanted), 500):
+            rows.extend(self._rows(_RECORDS_BY_ID, {
+                "ids": wanted[start:start + 500], "tenant_id": tenant_id,
+                "entity_type": entity_type}))
+        current = self._survivors_of({int(r[3]): (str(r[4]), r[5]) for r in rows})
+        out: list[MatchRecord] = []
+        for rid, source, key, entity_id, _status, _into, attributes, identifiers in rows:
+            now = current.get(int(entity_id))
+            if now is not None:
+                out.append(MatchRecord(int(rid), source, key, now, dict(attributes or {}),
+                                       dict(identifiers or {})))
+        return out
+
+    def _survivors_of(self, known: dict[int, tuple[str, Any]]) -> dict[int, int]:
+        """For each entity (id -> (status, merged_into)), the active entity it is now."""
+        state = dict(known)
+        out: dict[int, int] = {}
+        for eid in known:
+            current, hops = eid, 0
+            while hops < _MAX_HOPS:
+                status, into = state[current]
+                if status != "merged" or into is None:
+                    break
+                nxt = int(into)
+                if nxt not in state:
+                    for row in self._rows(_ENTITY_HOPS, {"ids": [nxt]}):
+                        state[int(row[0])] = (str(row[1]), row[2])
+                    if nxt not in state:
+                        break
+                current, hops = nxt, hops + 1
+            if state[current][0] == "active":
+                out[eid] = current
+        return out
+
+
+def _check_keys(keys: Iterable[str]) -> None:
+    for key in keys:
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise ValueError(f"match key {key!r} is empty or longer than {MAX_KEY_LENGTH} "
+                             "characters; hash long values (see resolution.matching."
+                             "incremental.keys_of)")
