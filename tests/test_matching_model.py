@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from allroads.batch.matching import match_records
+from allroads.batch.pipeline import Options
 from allroads.batch.sql import DUCKDB, gamma_sql
 from allroads.resolution.matching.accounts import account_features, account_model, company_keys
 from allroads.resolution.matching.clusters import cluster
@@ -185,9 +186,14 @@ def _people(seed: int) -> tuple[list[dict[str, object]], dict[str, int]]:
     return records, truth
 
 
-def test_batch_matching_on_duckdb_joins_each_person_and_nobody_else() -> None:
+@pytest.mark.parametrize("estimate_from", [1_000, 10])
+def test_batch_matching_on_duckdb_joins_each_person_and_nobody_else(estimate_from: int) -> None:
+    """With the default parameters (120 records are too few to estimate from by default) and
+    with parameters estimated from these records."""
     records, truth = _people(1)
-    out = match_records(records, entity_type="person")
+    out = match_records(records, entity_type="person",
+                        options=Options(estimate_from=estimate_from))
+    assert (out.result.training is not None) == (estimate_from == 10)
     clusters: dict[str, set[int]] = {}
     for rid, label in out.clusters.items():
         clusters.setdefault(label, set()).add(truth[rid])
