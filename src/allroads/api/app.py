@@ -12,6 +12,9 @@ errors.py), the routes: /api/v1/... (routes/), /healthz, /docs and /openapi.json
 The import pipeline (`app.state.imports`) and its background runner
 (`app.state.import_runner`) are built here too; the lifespan starts the runner, which
 resumes the imports a crashed server left, and stops it, leaving unfinished ones resumable.
+Likewise batch matching (`app.state.match_runs`) and its runner (`app.state.match_runner`),
+which executes the queued match runs one at a time and, stopped, ends the unfinished ones as
+failed (interrupted).
 """
 
 from __future__ import annotations
@@ -20,18 +23,21 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from allroads import __version__
+from allroads.api.deps import known_query
 from allroads.api.errors import (
     PROBLEM_MEDIA_TYPE,
     BodyTooLarge,
     install_error_handlers,
     problem_for,
 )
-from allroads.api.routes import api_router, docs, health
+from allroads.api.routes import PROBLEMS, api_router, docs, health, matching
+from allroads.batch.runner import MatchRunner
+from allroads.batch.runs import MatchRuns
 from allroads.ingest.runner import ImportRunner
 from allroads.ingest.service import ImportConfig, Imports
 from allroads.resolution.hub import Hub
@@ -53,9 +59,9 @@ a write to make retrying it safe.
 
 
 def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
-               import_workers: int = 1) -> FastAPI:
-    """`import_workers`: threads running import phases; 0 runs them inside the request
-    (synchronous, for tests and scripts)."""
+               import_workers: int = 1, match_workers: int = 1) -> FastAPI:
+    """`import_workers`: threads running import phases; `match_workers`: threads running
+    match runs; 0 runs them inside the request (synchronous, for tests and scripts)."""
     settings = settings or Settings.from_env()
     own_store = None
     if hub is None:
@@ -63,15 +69,19 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
         hub = Hub(own_store)
     imports = Imports(hub.store, ImportConfig.from_settings(settings))
     runner = ImportRunner(imports, workers=import_workers)
+    match_runs = MatchRuns(hub.store)
+    match_runner = MatchRunner(match_runs, workers=match_workers)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if own_store is not None:
             own_store.check_migrated()  # fail at start, with how to fix it, not per request
         runner.start()
+        match_runner.start()
         try:
             yield
         finally:
+            match_runner.stop()
             runner.stop()
             if own_store is not None:
                 own_store.close()
@@ -83,11 +93,15 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
     app.state.settings = settings
     app.state.imports = imports
     app.state.import_runner = runner
+    app.state.match_runs = match_runs
+    app.state.match_runner = match_runner
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        overrides={("POST", UPLOAD_PATH):
                                   settings.import_max_bytes + FORM_OVERHEAD})
     app.include_router(api_router(settings), prefix=API_PREFIX)
+    app.include_router(matching.router(settings), prefix=API_PREFIX, responses=PROBLEMS,
+                       dependencies=[Depends(known_query)])
     app.include_router(health.router())
     docs.install(app)
     return app
