@@ -7,6 +7,8 @@
     allroads import FILE               a bulk import: validate, preview, commit (and status,
                                        resume, replay, undo, errors, profiles, templates)
     allroads watch                     import each new file of a drop folder or FTP location
+    allroads match --type person       a batch match run (and candidates, accept, reject,
+                                       settings, explain)
     allroads apikey create|list|revoke
     allroads sources list|set
     allroads rules show|set
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import typer
 
-from allroads.cli import database, imports, keys, rules, sources
+from allroads.cli import database, imports, keys, match, rules, sources
 from allroads.cli.demo import demo
 from allroads.cli.errors import AllroadsGroup
 from allroads.cli.quality import quality
@@ -49,6 +51,7 @@ app.command(rich_help_panel="Run")(serve)
 app.command(rich_help_panel="Run")(demo)
 app.command(rich_help_panel="Customers")(resolve)
 app.command(rich_help_panel="Customers")(quality)
+app.add_typer(match.app, name="match", rich_help_panel="Customers")
 app.add_typer(imports.app, name="import", rich_help_panel="Import")
 app.command(rich_help_panel="Import")(watch)
 app.add_typer(keys.app, name="apikey", rich_help_panel="Administer")
