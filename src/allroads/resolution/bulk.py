@@ -56,6 +56,7 @@ from allroads.domain.normalize.website import is_free_mail_domain
 from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, utcnow
 from allroads.resolution.identify import Prepared, identify, prepare
 from allroads.resolution.ids import new_public_id
+from allroads.resolution.matching import incremental
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.survivorship import SourceRecord, flatten, golden_record
 from allroads.resolution.unit import (
@@ -364,6 +365,10 @@ class _Loader:
                                      r.actor.initiator, r.actor.touchpoint, r.now))
         tx.insert_versions(versions)
         tx.insert_identifier_rows(index_rows)
+        tx.insert_match_keys(  # the blocking keys of fuzzy matching (identify's look-ups)
+            row for r, rid in zip(run, record_ids, strict=True)
+            for row in incremental.key_rows(tenant, r.etype.value, rid,
+                                            r.p.features(r.etype)))
         tx.insert_links(link_rows)
         self._write_profiles(tx, run, public, entity_ids, record_ids, versions)
         self.report.seeded += len(run)

@@ -68,7 +68,10 @@ class Prepared:
     def flat(self) -> dict[str, Any]:
         """The record in the attribute vocabulary the matching features read."""
         if self._flat is None:
-            self._flat = incremental.flat_record(self.attributes, self.identifiers)
+            blocked = set(self.blocked)  # a blocked value (info@...) says nothing of anyone
+            usable = {k: [v for v in vs if (k, v) not in blocked]
+                      for k, vs in self.identifiers.items()} if blocked else self.identifiers
+            self._flat = incremental.flat_record(self.attributes, usable)
         return self._flat
 
     def features(self, etype: EntityType) -> dict[str, Any]:
@@ -238,7 +241,8 @@ def identify(u: Unit, req: IdentifyRequest, *, strict: bool = False,
     target = decision.target
     record_id = _write_record(u, etype, p, record, target, decision.evidence)
     tx.replace_match_keys(tenant, etype.value, record_id,
-                          incremental.keys_of(p.features(etype), _KEY_MODELS[etype]),
+                          incremental.keys_of(p.features(etype),
+                                              incremental.key_model(etype.value)),
                           new=record is None)
     if decision.fuzzy_review is not None:
         review = decision.fuzzy_review
@@ -409,11 +413,6 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
     target = tx.entity(survivor)
     assert target is not None
     return Decision(target, Action.MERGED, evidence, merge_id=merge)
-
-
-# Blocking keys are the model's, whatever a tenant's estimated parameters.
-_KEY_MODELS = {EntityType.PERSON: incremental.default_model("person"),
-               EntityType.ACCOUNT: incremental.default_model("account")}
 
 
 def _fuzzy(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared,

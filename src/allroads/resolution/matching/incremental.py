@@ -25,6 +25,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from allroads.resolution.matching.accounts import account_features, account_model
@@ -117,6 +118,13 @@ def default_model(entity_type: str) -> MatchModel:
         return account_model()
     raise ValueError(f"no matching model for entity type {entity_type!r}; "
                      "use person or account")
+
+
+@cache
+def key_model(entity_type: str) -> MatchModel:
+    """The model whose blocking keys records are indexed by: the type's default (keys do not
+    depend on a tenant's estimated parameters)."""
+    return default_model(entity_type)
 
 
 def wants_fuzzy(entity_type: str, flat: Mapping[str, Any]) -> bool:
@@ -347,11 +355,12 @@ def index_record(tx: Tx, tenant_id: int, entity_type: str, record_id: int,
 
 
 def key_rows(tenant_id: int, entity_type: str, record_id: int, features: Features,
-             model: MatchModel) -> list[tuple[int, str, str, int]]:
+             model: MatchModel | None = None) -> list[tuple[int, str, str, int]]:
     """The record's key rows for ``Tx.insert_match_keys`` (bulk writers)."""
-    return [(tenant_id, entity_type, k, record_id) for k in keys_of(features, model)]
+    keys = keys_of(features, model or key_model(entity_type))
+    return [(tenant_id, entity_type, k, record_id) for k in keys]
 
 
 __all__ = ["MODELS", "FuzzyDecision", "FuzzyMatch", "ModelCache", "Scorer", "decide",
-           "find_matches", "flat_record", "index_record", "key_rows", "keys_of",
+           "find_matches", "flat_record", "index_record", "key_model", "key_rows", "keys_of",
            "tenant_model", "wants_fuzzy"]
