@@ -193,3 +193,16 @@ def test_jaro_winkler_agrees_with_duckdb(pairs: list[tuple[str | None, str | Non
             assert pd.isna(got)
         else:
             assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_without_java_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    if importlib.util.find_spec("pyspark") is None:
+        _unavailable("pyspark is not installed")
+    from allroads.batch import spark
+    from allroads.domain.errors import InvalidInput
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(InvalidInput, match="needs a Java runtime") as raised:
+        spark._start("local[1]", "allroads-test", {})
+    assert raised.value.hint is not None and "default-jre-headless" in raised.value.hint

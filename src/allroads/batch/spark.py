@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cpdist
@@ -27,13 +26,14 @@ from allroads.batch.sql import SPARK, Dialect
 from allroads.domain.errors import InvalidInput
 
 try:
+    import pandas as pd
     from pyspark import StorageLevel
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.pandas.functions import pandas_udf
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise InvalidInput(
-        "the spark engine needs pyspark, which is not installed", field="engine",
-        hint="pip install pyspark==4.3.0 (and a Java 17+ runtime), or use engine=duckdb",
+        f"the spark engine needs pyspark and pandas: {error}", field="engine",
+        hint="pip install pyspark==4.3.0 pandas (and a Java 17+ runtime), or use engine=duckdb",
     ) from error
 
 # Settings for a session this engine starts in local mode: few shuffle partitions (the
