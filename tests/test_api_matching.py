@@ -9,6 +9,9 @@ them. Identify matches only new records, so nothing joins them until a match run
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -358,3 +361,22 @@ def test_synchronous_runner(hub: Hub, actor: Actor) -> None:
     runner = MatchRunner(MatchRuns(hub.store), workers=0)
     done = runner.submit(actor, "account")
     assert done["status"] == "succeeded" and runner.state(done["id"]) is None
+
+
+def test_a_run_on_spark(api: Api, actor: Actor) -> None:
+    """The same accounts, matched on Spark (local mode): the same merge. Needs pyspark and
+    Java (skipped locally without them; CI has both). Spark does not depend on the database:
+    it runs on SQLite only."""
+    if api.hub.store.backend != "sqlite":
+        pytest.skip("the engine is independent of the database: SQLite only")
+    if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI needs pyspark and Java for the Spark tests")
+        pytest.skip("pyspark or Java is missing")
+    ids = [load_account(api, actor, source, key,
+                        {"display_name": name, "website": site, "city": "Austin"})
+           for source, key, name, site in ACME]
+    done = run_to_end(api, "account", engine="spark", timeout=600)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["engine"] == "spark" and done["counts"]["merged"] == 2
+    assert len({api.ok("GET", f"/accounts/{i}")["id"] for i in ids}) == 1
