@@ -40,7 +40,11 @@ def level_sql(level: Level, dialect: Dialect) -> str:
         return f"{dialect.overlap}({a}, {b})"
     if level.kind == "swap":
         a2, b2 = _col("l", level.other), _col("r", level.other)
-        return f"({a} = {b2} AND {a2} = {b})"
+        if not level.threshold:
+            return f"({a} = {b2} AND {a2} = {b})"
+        jw = dialect.jaro_winkler
+        return (f"({jw}({a}, {b2}) >= {level.threshold!r} "
+                f"AND {jw}({a2}, {b}) >= {level.threshold!r})")
     return (f"({a} <> {b} AND substr({a}, 1, 4) = substr({b}, 1, 4) "
             f"AND substr({a}, 6, 2) = substr({b}, 9, 2) AND substr({a}, 9, 2) = substr({b}, 6, 2))")
 

@@ -28,7 +28,8 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 #   jw         Jaro-Winkler similarity of l[col] and r[col] >= threshold
 #   lev        Levenshtein distance of l[col] and r[col] <= threshold
 #   overlap    the lists l[col] and r[col] share an element (nicknames)
-#   swap       l[col] == r[other] and l[other] == r[col] (first and last name swapped)
+#   swap       l[col] == r[other] and l[other] == r[col] (first and last name swapped);
+#              with a threshold, both by Jaro-Winkler >= threshold (swapped, and a typo)
 #   dmy_swap   dates YYYY-MM-DD with the same year and day and month swapped
 LEVEL_KINDS = ("exact", "jw", "lev", "overlap", "swap", "dmy_swap")
 Features = Mapping[str, Any]
@@ -54,7 +55,12 @@ class Level:
         a, b = left.get(self.column), right.get(self.column)
         if self.kind == "swap":
             a2, b2 = left.get(self.other), right.get(self.other)
-            return a is not None and a2 is not None and a == b2 and a2 == b
+            if a is None or a2 is None or b is None or b2 is None:
+                return False
+            if not self.threshold:
+                return bool(a == b2 and a2 == b)
+            return bool(JaroWinkler.similarity(a, b2) >= self.threshold
+                        and JaroWinkler.similarity(a2, b) >= self.threshold)
         if a is None or b is None:
             return False
         if self.kind == "exact":
@@ -79,7 +85,8 @@ def _default_label(level: Level) -> str:
     if level.kind == "overlap":
         return "same nickname group"
     if level.kind == "swap":
-        return f"{level.column} and {level.other} swapped"
+        return f"{level.column} and {level.other} swapped" + (
+            f" (jaro-winkler >= {level.threshold:g})" if level.threshold else "")
     return "day and month transposed"
 
 

@@ -123,7 +123,7 @@ def _name_levels(column: str, other: str, sound_column: str) -> tuple[Level, ...
     if column == "first_name":
         levels.append(Level("overlap", "first_nicknames"))
     levels += [Level("exact", sound_column, label="sounds the same"),
-               Level("swap", column, other=other), Level("jw", column, 0.8)]
+               Level("swap", column, 0.9, other=other), Level("jw", column, 0.8)]
     return tuple(levels)
 
 
