@@ -173,11 +173,11 @@ def requests(people: int, count: int, seed: int) -> list[tuple[str, int | None, 
         n += 1
         pick = rng.randrange(100)
         if pick < 80:
+            want_dob = pick < 60
             i = rng.randrange(people)
-            has_dob = "birthdate" in body(i)["attributes"]
-            if has_dob != (pick < 60):
-                continue
-            out.append(("variant" if has_dob else "variant_no_dob", i, variant(i, n, rng)))
+            while ("birthdate" in body(i)["attributes"]) != want_dob:
+                i = rng.randrange(people)
+            out.append(("variant" if want_dob else "variant_no_dob", i, variant(i, n, rng)))
         else:
             out.append(("new", None, new_person(n)))
     return out
