@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -242,7 +243,7 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    k = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))  # nearest rank
     return round(ordered[k], 2)
 
 
@@ -278,15 +279,25 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8781)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reuse", action="store_true",
-                    help="use data/fuzzy_<N>.db as it is (from an earlier run)")
+                    help="start from a copy of data/fuzzy_<N>.pristine.db (kept by every "
+                    "run that builds the database)")
     ap.add_argument("--out", default=str(HERE / "results" / "fuzzy_identify.json"))
     args = ap.parse_args()
     path = DATA / f"fuzzy_{args.people}.db"
-    if args.reuse and path.exists():
-        url, info = f"sqlite:///{path}", {"people": args.people, "reused": path.name}
+    kept = DATA / f"fuzzy_{args.people}.pristine.db"
+    if args.reuse and kept.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        shutil.copy(kept, path)
+        url, info = f"sqlite:///{path}", {"people": args.people, "reused_copy_of": kept.name}
+        sidecar = kept.with_suffix(".json")
+        if sidecar.exists():
+            info = {**json.loads(sidecar.read_text()), **info}
     else:
         print(f"database: {args.people:,} people", flush=True)
         url, info = database(args.people)
+        shutil.copy(path, kept)  # checkpointed: the file is the whole database
+        kept.with_suffix(".json").write_text(json.dumps(info) + "\n")
     print(f"  {info}", flush=True)
     reqs = requests(args.people, args.requests + args.warmup, args.seed)
     key = api_key(url)

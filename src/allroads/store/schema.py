@@ -513,3 +513,7 @@ match_keys = sa.Table(
     _fk("record_id", "records.id", index=True),
     sa.PrimaryKeyConstraint("tenant_id", "entity_type", "key", "record_id"),
 )
+
+# Protection follows merges backwards (`merged_family`: who was merged into these?) on every
+# fuzzy link; without an index that is a scan of the tenant's entities.
+sa.Index("ix_entities_merged_into", entities.c.merged_into)

@@ -25,9 +25,10 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
+from allroads.domain.normalize.person_name import split_full_name
 from allroads.resolution.matching.accounts import account_features, account_model
 from allroads.resolution.matching.model import (
     Features,
@@ -308,7 +309,7 @@ def find_matches(tx: Tx, tenant_id: int, entity_type: str, features: Features,
     if not hits:
         return []
     chosen = sorted(hits, key=lambda r: (-len(hits[r]), r))[:MAX_CANDIDATES]
-    featurize = features_for(entity_type)
+    featurize = _PRESPLIT.get(entity_type) or features_for(entity_type)
     best: dict[int, tuple[float, Any, dict[str, Any]]] = {}
     for rec in tx.match_records_by_id(tenant_id, entity_type, chosen):
         if rec.entity_id == exclude_entity:
@@ -325,6 +326,23 @@ def find_matches(tx: Tx, tenant_id: int, entity_type: str, features: Features,
         out.append(FuzzyMatch(entity_id, rec.id, rec.source, rec.source_key,
                               probability_of(weight), weight, sorted(hits[rec.id]), score))
     return out
+
+
+# Splitting a full name (nameparser) costs about a millisecond, and the same stored names
+# come back as candidates again and again: split each once, as person_features would.
+_split_name = lru_cache(maxsize=65_536)(split_full_name)
+
+
+def _person_features_presplit(flat: Mapping[str, Any]) -> dict[str, Any]:
+    full = flat.get("name")
+    if full and not flat.get("first_name") and not flat.get("last_name") \
+            and isinstance(full, str) and full.strip():
+        first, last = _split_name(full.strip())
+        flat = {**flat, "first_name": first, "last_name": last}
+    return person_features(flat)
+
+
+_PRESPLIT: dict[str, FeatureFunction] = {"person": _person_features_presplit}
 
 
 @dataclass(frozen=True)

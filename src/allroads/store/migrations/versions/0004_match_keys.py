@@ -1,4 +1,5 @@
-"""match keys: the blocking keys of the incremental matcher, per record
+"""match keys: the blocking keys of the incremental matcher, per record; an index on
+entities.merged_into (protection follows merges backwards on every fuzzy link)
 
 Revision ID: 0004
 Revises: 0003
@@ -30,9 +31,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('match_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_match_keys_record_id'), ['record_id'], unique=False)
+    op.create_index('ix_entities_merged_into', 'entities', ['merged_into'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_entities_merged_into', table_name='entities')
     with op.batch_alter_table('match_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_match_keys_record_id'))
     op.drop_table('match_keys')
