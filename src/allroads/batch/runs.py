@@ -247,7 +247,8 @@ class MatchRuns:
         counts["review"] = self._save(actor, etype, run, trained, features, flat, owner,
                                       result, apart_entities)
         report("indexing", 0.97, counts)
-        counts["keys"] = self._index(actor, etype, base, features, flat)
+        counts["keys"] = self._index(actor, etype, base,
+                                     incremental.features_for(etype.value), flat)
         return counts, dict(result.timings), _training_view(result)
 
     def _apply_links(self, actor: Actor, etype: EntityType, run: MatchRunRow,

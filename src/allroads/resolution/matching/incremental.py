@@ -104,8 +104,10 @@ def _flatten_address(address: Mapping[str, Any], flat: dict[str, Any]) -> None:
 
 
 def features_for(entity_type: str) -> FeatureFunction:
+    """The feature function of the type (for people: full names split once, cached; the
+    features are exactly ``person_features``')."""
     if entity_type == "person":
-        return person_features
+        return _person_features_presplit
     if entity_type == "account":
         return account_features
     raise ValueError(f"no matching model for entity type {entity_type!r}; "
@@ -309,7 +311,7 @@ def find_matches(tx: Tx, tenant_id: int, entity_type: str, features: Features,
     if not hits:
         return []
     chosen = sorted(hits, key=lambda r: (-len(hits[r]), r))[:MAX_CANDIDATES]
-    featurize = _PRESPLIT.get(entity_type) or features_for(entity_type)
+    featurize = features_for(entity_type)
     best: dict[int, tuple[float, Any, dict[str, Any]]] = {}
     for rec in tx.match_records_by_id(tenant_id, entity_type, chosen):
         if rec.entity_id == exclude_entity:
@@ -340,9 +342,6 @@ def _person_features_presplit(flat: Mapping[str, Any]) -> dict[str, Any]:
         first, last = _split_name(full.strip())
         flat = {**flat, "first_name": first, "last_name": last}
     return person_features(flat)
-
-
-_PRESPLIT: dict[str, FeatureFunction] = {"person": _person_features_presplit}
 
 
 @dataclass(frozen=True)
