@@ -196,6 +196,13 @@ def test_long_key_values_are_hashed_and_short_ones_kept() -> None:
     assert long == incremental.key_string("bk_address_first", "x" * 200)
 
 
+def test_a_transposed_birthday_and_a_nickname_share_a_key() -> None:
+    model = person_model()
+    jonathan = set(incremental.keys_of(person_features(JONATHAN), model))
+    jon = set(incremental.keys_of(person_features({**JON, "postcode": None}), model))
+    assert jonathan & jon == {"bk_last_birthday=SM0|1980|03-07"}
+
+
 def test_the_model_cache_sees_new_thresholds(hub: Hub, actor: Actor, store: Store) -> None:
     cache = incremental.ModelCache()
     with store.read() as tx:

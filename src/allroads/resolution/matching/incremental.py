@@ -47,8 +47,9 @@ FeatureFunction = Callable[[Mapping[str, Any]], dict[str, Any]]
 HASH_OVER = 40
 # A key held by more records than this is skipped (see docs/matching.md: max_block).
 MAX_BLOCK = 1000
-# At most this many candidate records are scored (those found by the most keys first).
-MAX_CANDIDATES = 2000
+# At most this many candidate records are scored: those found by the most keys first, then
+# those found by the rarest keys (a small block says more than a big one).
+MAX_CANDIDATES = 600
 # The best entities explained and returned.
 MAX_MATCHES = 5
 
@@ -153,17 +154,24 @@ def _joined(*columns: str) -> Callable[[Features], str | None]:
     return key
 
 
-def _last_and_year(features: Features) -> str | None:
+def _last_and_birthday(features: Features) -> str | None:
+    """Surname sound, birth year, and day and month in either order ('SM0|1980|03-07' for
+    1980-03-07 and 1980-07-03)."""
     last, dob = features.get("last_sound"), features.get("birthdate")
-    return f"{last}|{str(dob)[:4]}" if last and dob else None
+    if not last or not dob:
+        return None
+    text = str(dob)
+    day_month = "-".join(sorted((text[5:7], text[8:10])))
+    return f"{last}|{text[:4]}|{day_month}"
 
 
 # Keys the incremental path adds to the model's: one identify must find a record that
 # differs in several fields at once (a nickname whose sound differs, a transposed date and
 # an abbreviated street together), which no key of the model does; these keep a field that
-# rarely drifts (the surname's sound) with one that narrows it (birth year, postcode).
+# rarely drifts (the surname's sound) with one that narrows it (the birthday, day and month
+# in either order; the postcode).
 EXTRA_KEYS: dict[str, tuple[tuple[str, Callable[[Features], str | None]], ...]] = {
-    "person": (("bk_last_year", _last_and_year),
+    "person": (("bk_last_birthday", _last_and_birthday),
                ("bk_last_postcode", _joined("last_sound", "postcode"))),
     "account": (),
 }
@@ -310,7 +318,11 @@ def find_matches(tx: Tx, tenant_id: int, entity_type: str, features: Features,
         hits.pop(rid, None)
     if not hits:
         return []
-    chosen = sorted(hits, key=lambda r: (-len(hits[r]), r))[:MAX_CANDIDATES]
+    chosen = list(hits)
+    if len(chosen) > MAX_CANDIDATES:
+        size = {k: len(ids) for k, ids in found.records.items()}
+        chosen = sorted(chosen, key=lambda r: (-len(hits[r]), min(size[k] for k in hits[r]),
+                                               r))[:MAX_CANDIDATES]
     featurize = features_for(entity_type)
     best: dict[int, tuple[float, Any, dict[str, Any]]] = {}
     for rec in tx.match_records_by_id(tenant_id, entity_type, chosen):
