@@ -67,6 +67,7 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         if args.reuse and pristine.exists():
             _remove_sqlite(path)
             shutil.copy(pristine, path)
+            _migrate(url)
             return url, _reused(sidecar, pristine.name)
         _remove_sqlite(path)
     else:
@@ -74,6 +75,7 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         sidecar = data / f"{pristine_db}.load.json"
         if args.reuse and pg_exists(args.pg_url, pristine_db):
             url = fresh_pg_database(args.pg_url, PG_DB, template=pristine_db)
+            _migrate(url)
             return url, _reused(sidecar, pristine_db)
         url = fresh_pg_database(args.pg_url, PG_DB)
     store = Store(url)
@@ -125,6 +127,18 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             fresh_pg_database(args.pg_url, pristine_db, template=PG_DB)
         sidecar.write_text(json.dumps(figures, indent=2) + "\n")
     return url, figures
+
+
+def _migrate(url: str) -> None:
+    """Bring a kept copy to the newest schema: it may predate a migration (the server only
+    checks that a schema exists, and would then fail every write with a 503)."""
+    from allroads.store import Store
+
+    store = Store(url)
+    try:
+        store.migrate()
+    finally:
+        store.close()
 
 
 def _reused(sidecar: Path, source: str) -> dict[str, Any]:
