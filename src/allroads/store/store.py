@@ -27,6 +27,7 @@ from allroads.store.entities import UNCHANGED_RECORD, EntityQueries
 from allroads.store.identifiers import IdentifierQueries
 from allroads.store.imports import ImportQueries
 from allroads.store.links import LinkQueries
+from allroads.store.match_keys import MatchKeyQueries
 from allroads.store.matching import MatchQueries
 from allroads.store.profiles import ProfileQueries
 from allroads.store.records import RecordQueries
@@ -37,7 +38,7 @@ from allroads.store.tenants import TenantQueries
 
 class Tx(TenantQueries, EntityQueries, RecordQueries, IdentifierQueries, LinkQueries,
          ProfileQueries, RequestQueries, ImportQueries, BulkQueries, ReferenceQueries,
-         MatchQueries):
+         MatchQueries, MatchKeyQueries):
     """One database transaction with every query the layers above may run."""
 
 
