@@ -510,7 +510,9 @@ match_keys = sa.Table(
     _fk("tenant_id", "tenants.id"),
     sa.Column("entity_type", sa.String(16), nullable=False),
     sa.Column("key", sa.String(64), nullable=False),
-    _fk("record_id", "records.id", index=True),
+    # Derived data: a record deleted (an import undone) takes its keys with it.
+    sa.Column("record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+              sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.PrimaryKeyConstraint("tenant_id", "entity_type", "key", "record_id"),
 )
 

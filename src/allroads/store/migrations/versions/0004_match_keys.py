@@ -26,7 +26,8 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('record_id', ID, nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_match_keys_tenant_id_tenants')),
-    sa.ForeignKeyConstraint(['record_id'], ['records.id'], name=op.f('fk_match_keys_record_id_records')),
+    sa.ForeignKeyConstraint(['record_id'], ['records.id'], name=op.f('fk_match_keys_record_id_records'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'entity_type', 'key', 'record_id', name=op.f('pk_match_keys'))
     )
     with op.batch_alter_table('match_keys', schema=None) as batch_op:
