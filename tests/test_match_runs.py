@@ -17,6 +17,7 @@ from allroads.batch.pipeline import Options
 from allroads.batch.runs import MatchRuns, flatten_record
 from allroads.domain.errors import Conflict, InvalidInput, NotFound
 from allroads.domain.types import Actor, EntityType, IdentifyRequest, utcnow
+from allroads.resolution.bulk import seed
 from allroads.resolution.hub import Hub
 from allroads.store import Store
 from allroads.store.matching import MatchRecord, NewCandidate
@@ -73,25 +74,33 @@ class World:
 
 
 def build(hub: Hub, actor: Actor) -> World:
-    people: dict[tuple[int, str], str] = {}
+    """Loads the records in bulk, as an import of new customers does: identify would already
+    link most of them on arrival (fuzzy matching), and these tests are about the run."""
+    requests: list[IdentifyRequest] = []
     for n, person in enumerate(PEOPLE):
         for source, attributes in variants(person):
-            result = hub.identify(actor, IdentifyRequest(P, source, f"{source}-{n}", {},
-                                                         attributes))
-            assert result.id
-            people[(n, source)] = result.id
+            requests.append(IdentifyRequest(P, source, f"{source}-{n}", {}, attributes))
     reyes = {"first_name": "Daniel", "last_name": "Reyes", "birthdate": "1960-02-11",
              "address": "9 Harbor View", "city": "Monterey"}
-    father = hub.identify(actor, IdentifyRequest(P, "crm", "reyes-1", {"external_id": "D-1"},
-                                                 {**reyes, "postcode": "93940"})).id
-    son = hub.identify(actor, IdentifyRequest(P, "support", "reyes-2", {"external_id": "D-2"},
-                                              reyes)).id
-    elena = hub.identify(actor, IdentifyRequest(P, "product", "maybe-1", {}, {
-        "first_name": "Elena", "last_name": "Petrova", "city": "Fairview"})).id
-    hiroshi = hub.identify(actor, IdentifyRequest(P, "product", "maybe-2", {}, {
-        "first_name": "Hiroshi", "last_name": "Tanaka", "city": "Lakeside"})).id
-    assert father and son and elena and hiroshi
-    return World(hub, actor, people, father, son, elena, hiroshi)
+    requests += [
+        IdentifyRequest(P, "crm", "reyes-1", {"external_id": "D-1"},
+                        {**reyes, "postcode": "93940"}),
+        IdentifyRequest(P, "support", "reyes-2", {"external_id": "D-2"}, reyes),
+        IdentifyRequest(P, "product", "maybe-1", {}, {
+            "first_name": "Elena", "last_name": "Petrova", "city": "Fairview"}),
+        IdentifyRequest(P, "product", "maybe-2", {}, {
+            "first_name": "Hiroshi", "last_name": "Tanaka", "city": "Lakeside"}),
+    ]
+    report = seed(hub.store, actor, requests)
+    assert report.seeded == len(requests), report
+
+    def entity(source: str, source_id: str) -> str:
+        return str(hub.resolve(actor, P, source=source, source_id=source_id)["id"])
+
+    people = {(n, source): entity(source, f"{source}-{n}")
+              for n in range(len(PEOPLE)) for source in SOURCES}
+    return World(hub, actor, people, entity("crm", "reyes-1"), entity("support", "reyes-2"),
+                 entity("product", "maybe-1"), entity("product", "maybe-2"))
 
 
 @pytest.fixture
@@ -325,3 +334,26 @@ def test_store_queues_a_pair_once_and_never_a_pair_kept_apart(
         assert tx.add_match_candidates(actor.tenant_id, "person", None,
                                        [new("mc_5", a, b, ra, rb)], utcnow()) == ["mc_5"]
         assert tx.match_candidate(actor.tenant_id + 1, "mc_5") is None
+
+
+def test_deleting_a_record_takes_its_queued_pairs_and_keys_with_it(
+        store: Store, hub: Hub, actor: Actor) -> None:
+    """An import's undo deletes the records it created: a review-queue pair or a blocking key
+    naming one must not stop it (foreign keys)."""
+    people = [{"first_name": "Ada", "last_name": "Lovelace", "birthdate": "1815-12-10"},
+              {"first_name": "Ada", "last_name": "Lovelace", "city": "London"}]
+    ids = [hub.identify(actor, IdentifyRequest(P, src, "1", {}, attrs)).id
+           for src, attrs in zip(("crm", "support"), people, strict=True)]
+    with store.read() as tx:
+        rows = [tx.entity_by_public_id(actor.tenant_id, e) for e in ids if e]
+        recs = [tx.records_of([r.id])[0].id for r in rows if r]
+        assert tx.match_keys_of(recs[1])
+    a, b = (r.id for r in rows if r)
+    with store.write() as tx:
+        tx.add_match_candidates(actor.tenant_id, "person", None, [
+            NewCandidate("mc_x", a, b, recs[0], recs[1], 0.5, 0.0, {"comparisons": []})],
+            utcnow())
+        tx.delete_record(recs[1])
+    with store.read() as tx:
+        assert tx.match_candidate(actor.tenant_id, "mc_x") is None
+        assert tx.match_keys_of(recs[1]) == set()

@@ -25,7 +25,12 @@ from allroads.batch.engines import Engine
 from allroads.batch.sql import gamma_columns, gammas_select, weight_sql
 from allroads.resolution.matching.clusters import Clustering, cluster
 from allroads.resolution.matching.estimate import Patterns, Session, Training, train
-from allroads.resolution.matching.model import MatchModel, Parameters, probability_of
+from allroads.resolution.matching.model import (
+    BlockingKey,
+    MatchModel,
+    Parameters,
+    probability_of,
+)
 
 Progress = Callable[[str, float], None]
 FeatureFunction = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -84,7 +89,7 @@ def _features_table(records: Sequence[Mapping[str, Any]], features: FeatureFunct
 def _blocking_sql(model: MatchModel, options: Options) -> str:
     across = " AND a.source <> b.source" if options.link_only else ""
     parts = []
-    for bit, block in enumerate(model.blocking_keys):
+    for bit, block in enumerate(_batch_keys(model)):
         key = block.column
         parts.append(
             f"SELECT a.i AS l, b.i AS r, {1 << bit} AS k FROM f a JOIN f b ON a.{key} = b.{key} "
@@ -92,6 +97,10 @@ def _blocking_sql(model: MatchModel, options: Options) -> str:
             f"NULL GROUP BY {key} HAVING count(*) <= {options.max_block})")
     return ("SELECT l, r, bit_or(k) AS keys FROM (" + " UNION ALL ".join(parts)
             + ") GROUP BY l, r")
+
+
+def _batch_keys(model: MatchModel) -> list[BlockingKey]:
+    return [key for key in model.blocking_keys if key.batch]
 
 
 def _patterns(engine: Engine, model: MatchModel, table: str, where: str = "") -> Patterns:
@@ -154,7 +163,7 @@ def run(
         sessions = [Session(block.column, _patterns(engine, model, "gammas",
                                                     f"WHERE (keys & {1 << bit}) <> 0"),
                             tuple(names.index(c) for c in block.comparisons))
-                    for bit, block in enumerate(model.blocking_keys)]
+                    for bit, block in enumerate(_batch_keys(model))]
         training = train(model, sessions, random, _possible_pairs(records, options),
                          matches=matches, non_matches=non_matches)
         model = model.with_parameters(training.parameters)

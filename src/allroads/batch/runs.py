@@ -56,9 +56,6 @@ Progress = Callable[[str, float], None]
 
 # Share of a run's progress the pipeline takes; applying the result takes the rest.
 _PIPELINE_SHARE = 0.8
-# Fewer records than this say too little to estimate m and u from (EM on a few dozen pairs
-# overfits): such a run scores with the tenant's current parameters, else the defaults.
-ESTIMATE_FROM = 1000
 # A fuzzy match bridges nothing: any trusted identifier kind outranks it in protection.
 _FUZZY_PRIORITY = 0
 
@@ -76,10 +73,11 @@ class MatchRuns:
 
     def __init__(self, store: Store, *, options: Options | None = None,
                  engine_settings: Mapping[str, Any] | None = None,
-                 estimate_from: int = ESTIMATE_FROM) -> None:
+                 estimate_from: int | None = None) -> None:
         self.store = store
         self.options = options or Options()
-        self.estimate_from = estimate_from
+        self.estimate_from = (estimate_from if estimate_from is not None
+                              else self.options.estimate_from)
         self.engine_settings = dict(engine_settings or {})
         self.cache = TenantSettingsCache()
 
@@ -221,9 +219,7 @@ class MatchRuns:
             report("done", 1.0, None)
             return ({"records": 0, "candidate_pairs": 0, "links": 0, "merged": 0, "review": 0,
                      "refused": 0, "keys": 0}, {}, None)
-        options = self.options
-        if len(stored) < self.estimate_from:
-            options = replace(options, estimate=False)
+        options = replace(self.options, estimate_from=self.estimate_from)
         engine = open_engine(run.engine, **self.engine_settings)
         try:
             result = run_pipeline(

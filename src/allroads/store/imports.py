@@ -22,6 +22,8 @@ from allroads.store.schema import (
     import_templates,
     imports,
     links,
+    match_candidates,
+    match_keys,
     merges,
     record_versions,
     records,
@@ -267,10 +269,15 @@ class ImportQueries(BulkQueries):
         return [r[0] for r in done]
 
     def delete_record(self, record_id: int) -> None:
-        """Remove a record an import created, with its versions, index rows and links (the
-        undo of that import; the row stays in the import's staging)."""
-        for table in (identifiers, links, record_versions, review_items):
+        """Remove a record an import created, with its versions, index rows, links, blocking
+        keys and review-queue pairs (the undo of that import; the row stays in the import's
+        staging)."""
+        for table in (identifiers, links, record_versions, review_items, match_keys):
             self.conn.execute(table.delete().where(table.c.record_id == record_id))
+        # Review-queue pairs about the record go with it (decided ones too: they were
+        # labels about a record that no longer exists).
+        self.conn.execute(match_candidates.delete().where(sa.or_(
+            match_candidates.c.record_a == record_id, match_candidates.c.record_b == record_id)))
         self.conn.execute(records.delete().where(records.c.id == record_id))
 
     # Templates and settings -----------------------------------------------------------------

@@ -147,48 +147,13 @@ def key_string(column: str, value: Any) -> str:
     return f"{column}={text}"
 
 
-def _joined(*columns: str) -> Callable[[Features], str | None]:
-    def key(features: Features) -> str | None:
-        values = [features.get(c) for c in columns]
-        return "|".join(str(v) for v in values) if all(values) else None
-    return key
-
-
-def _last_and_birthday(features: Features) -> str | None:
-    """Surname sound, birth year, and day and month in either order ('SM0|1980|03-07' for
-    1980-03-07 and 1980-07-03)."""
-    last, dob = features.get("last_sound"), features.get("birthdate")
-    if not last or not dob:
-        return None
-    text = str(dob)
-    day_month = "-".join(sorted((text[5:7], text[8:10])))
-    return f"{last}|{text[:4]}|{day_month}"
-
-
-# Keys the incremental path adds to the model's: one identify must find a record that
-# differs in several fields at once (a nickname whose sound differs, a transposed date and
-# an abbreviated street together), which no key of the model does; these keep a field that
-# rarely drifts (the surname's sound) with one that narrows it (the birthday, day and month
-# in either order; the postcode).
-EXTRA_KEYS: dict[str, tuple[tuple[str, Callable[[Features], str | None]], ...]] = {
-    "person": (("bk_last_birthday", _last_and_birthday),
-               ("bk_last_postcode", _joined("last_sound", "postcode"))),
-    "account": (),
-}
-
-
 def keys_of(features: Features, model: MatchModel) -> list[str]:
-    """The record's blocking keys as stored: one per key column of the model with a value,
-    and the incremental path's own (``EXTRA_KEYS``)."""
+    """The record's blocking keys as stored: one per key column of the model with a value."""
     out: list[str] = []
     for key in model.blocking_keys:
         value = features.get(key.column)
         if value not in (None, ""):
             out.append(key_string(key.column, value))
-    for column, build in EXTRA_KEYS.get(model.entity_type, ()):
-        extra = build(features)
-        if extra:
-            out.append(key_string(column, extra))
     return out
 
 

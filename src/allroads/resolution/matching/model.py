@@ -158,6 +158,10 @@ class BlockingKey:
 
     column: str
     comparisons: tuple[str, ...]
+    # False: only the incremental path looks records up by this key. One identify must find
+    # a record that drifted in several fields at once; a batch run also reaches it through
+    # the records between them, and some keys cost it too many pairs.
+    batch: bool = True
 
 
 @dataclass(frozen=True)

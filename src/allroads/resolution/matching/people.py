@@ -40,6 +40,10 @@ BLOCKING_KEYS = (
     BlockingKey("bk_phone", ("phone",)),
     BlockingKey("bk_address_first", ("address", "first_name")),
     BlockingKey("bk_address_last", ("address", "last_name")),
+    BlockingKey("bk_last_birthday", ("last_name", "birthdate")),
+    # Surname and postcode: a placeholder postcode shared by a whole data set (pseudopeople's
+    # 00000) makes this key cost a batch run millions of pairs; identify alone uses it.
+    BlockingKey("bk_last_postcode", ("last_name", "postcode"), batch=False),
 )
 
 
@@ -66,6 +70,15 @@ def _email_local(value: object) -> str | None:
         return None
     local = text.rpartition("@")[0].casefold().split("+", 1)[0]
     return alnum(local) if len(local) >= 2 else None
+
+
+def _last_and_birthday(last_sound: str | None, dob: str | None) -> str | None:
+    """Surname sound, birth year, and day and month in either order ('SM0|1980|03-07' for
+    1980-03-07 and 1980-07-03)."""
+    if not last_sound or not dob:
+        return None
+    day_month = "-".join(sorted((dob[5:7], dob[8:10])))
+    return f"{last_sound}|{dob[:4]}|{day_month}"
 
 
 def person_features(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,6 +127,8 @@ def person_features(record: Mapping[str, Any]) -> dict[str, Any]:
         "bk_email": email_local if email_local and len(email_local) >= 4 else None,
         "bk_phone": phone,
         "bk_address_first": f"{address}|{f_sound}" if address and f_sound else None,
+        "bk_last_birthday": _last_and_birthday(l_sound, dob),
+        "bk_last_postcode": f"{l_sound}|{postcode}" if l_sound and postcode else None,
         "bk_address_last": f"{address}|{l_sound}" if address and l_sound else None,
     }
 
