@@ -143,17 +143,23 @@ NOT_LOOKUPS = {("PUT", f"{API}/sources/{{name}}"), ("GET", f"{API}/rules/{{type}
                ("PUT", f"{API}/rules/{{type}}"),
                ("GET", f"{API}/import-profiles/{{name}}"),  # profiles are the same for all
                ("GET", f"{API}/import-profiles/{{name}}/sample.csv"),
-               ("PUT", f"{API}/import-templates/{{profile}}/{{name}}")}
+               ("PUT", f"{API}/import-templates/{{profile}}/{{name}}"),
+               # Thresholds of the caller's tenant, per entity type.
+               ("GET", f"{API}/match-settings/{{type}}"), ("PUT", f"{API}/match-settings/{{type}}")}
 # Imports and templates: tenant isolation is checked route by route in test_api_imports.py.
 IMPORT_ROUTES = {(m, f"{API}/imports/{{id}}{tail}") for m, tail in (
     ("GET", ""), ("GET", "/rows"), ("GET", "/errors.csv"), ("POST", "/commit"),
     ("POST", "/replay"), ("POST", "/undo"))} | {
     (m, f"{API}/import-templates/{{profile}}/{{name}}") for m in ("GET", "DELETE")}
+# Match runs and the review queue: checked route by route in test_api_matching.py.
+MATCH_ROUTES = {("GET", f"{API}/match-runs/{{id}}"), ("GET", f"{API}/match-candidates/{{id}}"),
+                ("POST", f"{API}/match-candidates/{{id}}/accept"),
+                ("POST", f"{API}/match-candidates/{{id}}/reject")}
 
 
 def test_every_id_route_is_listed(api: Api) -> None:
     with_params = {(m, p) for m, p in api_routes(api) if "{" in p}
-    unlisted = with_params - ID_ROUTES.keys() - NOT_LOOKUPS - IMPORT_ROUTES
+    unlisted = with_params - ID_ROUTES.keys() - NOT_LOOKUPS - IMPORT_ROUTES - MATCH_ROUTES
     assert not unlisted, f"add these routes to ID_ROUTES (or NOT_LOOKUPS): {unlisted}"
     assert not ID_ROUTES.keys() - with_params, "ID_ROUTES names routes that do not exist"
 
