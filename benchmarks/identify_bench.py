@@ -240,7 +240,12 @@ def run_loadgen(args: argparse.Namespace, key: str, mode: str, run_id: int,
 
 
 # (d) report -------------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
+SERVER_PACKAGES = ("fastapi", "starlette", "pydantic", "uvicorn", "uvloop", "httptools",
+                   "sqlalchemy", "psycopg", "orjson")
+
+
+def machine(packages: tuple[str, ...] = SERVER_PACKAGES) -> dict[str, Any]:
+    """The machine and the versions of the packages that matter to a benchmark."""
     info: dict[str, Any] = {"platform": platform.platform(), "python": sys.version.split()[0],
                             "cores": os.cpu_count(), "sqlite": sqlite3.sqlite_version}
     try:
@@ -254,8 +259,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     info["packages"] = {}
-    for name in ("fastapi", "starlette", "pydantic", "uvicorn", "uvloop", "httptools",
-                 "sqlalchemy", "psycopg", "orjson"):
+    for name in packages:
         try:
             info["packages"][name] = metadata.version(name)
         except metadata.PackageNotFoundError:

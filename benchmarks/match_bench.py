@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,6 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +55,10 @@ TARGETS = {  # issue 4, point 5
 
 
 # Metrics ------------------------------------------------------------------------------------
+MATCH_PACKAGES = ("splink", "duckdb", "pandas", "pyarrow", "numpy", "pseudopeople",
+                  "recordlinkage", "rapidfuzz", "jellyfish")
+
+
 def _pairs(n: int) -> int:
     return n * (n - 1) // 2
 
@@ -224,7 +226,7 @@ def _rounded(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def bench(name: str, systems: list[str], repeats: int) -> dict[str, Any]:
     import match_data
-    from identify_bench import git_commit
+    from identify_bench import git_commit, machine
 
     t = time.perf_counter()
     data_file = match_data.cache_file(name)
@@ -232,7 +234,7 @@ def bench(name: str, systems: list[str], repeats: int) -> dict[str, Any]:
     dataset = match_data.read(data_file)
     result: dict[str, Any] = {
         "dataset": name, "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": git_commit(), "machine": machine(), "target": TARGETS[name],
+        "commit": git_commit(), "machine": machine(MATCH_PACKAGES), "target": TARGETS[name],
         "data": {"records": len(dataset.records), "entities": len(set(dataset.truth.values())),
                  "true_pairs": dataset.true_pairs(), "entity_type": dataset.entity_type,
                  "link_only": dataset.link_only, "file": str(data_file.relative_to(ROOT)),
@@ -282,29 +284,6 @@ def target_met(name: str, result: dict[str, Any]) -> bool | None:
     if "quality" not in s:
         return None
     return bool(q["f1"] >= s["quality"]["f1"] and a["median"]["wall_s"] <= s["median"]["wall_s"])
-
-
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"platform": platform.platform(), "python": sys.version.split()[0],
-                            "cores": os.cpu_count()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            models = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        info["cpu"] = models[0] if models else None
-        with open("/proc/meminfo") as f:
-            info["memory_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
-        with open("/proc/loadavg") as f:
-            info["loadavg_at_start"] = f.read().split()[:3]
-    except OSError:
-        pass
-    info["packages"] = {}
-    for name in ("splink", "duckdb", "pandas", "pyarrow", "numpy", "pseudopeople",
-                 "recordlinkage", "rapidfuzz", "jellyfish"):
-        try:
-            info["packages"][name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            info["packages"][name] = None
-    return info
 
 
 # The table ------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from allroads.batch.pipeline import FeatureFunction, Options, Result
 from allroads.batch.pipeline import run as run_pipeline
 from allroads.domain.errors import AllroadsError, Conflict, InvalidInput, NotFound
 from allroads.domain.types import Actor, EntityType, utcnow
+from allroads.resolution.cursors import decode_cursor, encode_cursor
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.matching import incremental
 from allroads.resolution.matching.estimate import Patterns
@@ -133,13 +134,13 @@ class MatchRuns:
     def runs(self, actor: Actor, *, entity_type: str | None = None, cursor: str | None = None,
              limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
         """Runs, newest first."""
-        before = _decode_cursor(cursor)
+        before = decode_cursor(cursor)
         with self.store.read() as tx:
             rows = tx.match_runs(actor.tenant_id, entity_type=entity_type, before_id=before,
                                  limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        return [_run_view(r) for r in rows], (_encode_cursor(rows[-1].id) if more else None)
+        return [_run_view(r) for r in rows], (encode_cursor(rows[-1].id) if more else None)
 
     def run(self, actor: Actor, entity_type: str, engine: str = "duckdb",
             progress: Progress | None = None) -> dict[str, Any]:
@@ -344,14 +345,14 @@ class MatchRuns:
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit {limit} is out of range", field="limit",
                                hint="use 1 to 1000")
-        after = _decode_cursor(cursor)
+        after = decode_cursor(cursor)
         with self.store.read() as tx:
             rows = tx.match_candidates(actor.tenant_id, entity_type=entity_type,
                                        status=status, after_id=after, limit=limit + 1)
             more = len(rows) > limit
             rows = rows[:limit]
             views = [self._candidate_view(tx, r) for r in rows]
-        return views, (_encode_cursor(rows[-1].id) if more else None)
+        return views, (encode_cursor(rows[-1].id) if more else None)
 
     def candidate(self, actor: Actor, candidate_public_id: str) -> dict[str, Any]:
         with self.store.read() as tx:
@@ -500,19 +501,6 @@ def _run_view(row: MatchRunRow) -> dict[str, Any]:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _encode_cursor(last_id: int) -> str:
-    return f"c{last_id:x}"
-
-
-def _decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    if not re.fullmatch(r"c[0-9a-f]{1,16}", cursor):
-        raise InvalidInput(f"invalid cursor {cursor!r}", field="cursor",
-                           hint="pass the next_cursor value of the previous page unchanged")
-    return int(cursor[1:], 16)
 
 
 __all__ = ["MatchRuns", "flatten_record"]

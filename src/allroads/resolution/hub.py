@@ -24,6 +24,7 @@ from allroads.domain.types import (
     Role,
     utcnow,
 )
+from allroads.resolution.cursors import decode_cursor, encode_cursor
 from allroads.resolution.identify import (
     Prepared,
     identify,
@@ -270,7 +271,7 @@ class Hub:
     def list_entities(self, actor: Actor, etype: EntityType, *, cursor: str | None, limit: int,
              query: str | None = None, account: str | None = None,
              orphans_only: bool = False) -> tuple[list[dict[str, Any]], str | None]:
-        after = _decode_cursor(cursor)
+        after = decode_cursor(cursor)
         with self.store.read() as tx:
             account_id = None
             if account is not None:
@@ -284,7 +285,7 @@ class Hub:
             items = [entity_view(r, account_public_id=accounts[r.account_id].public_id
                                  if r.account_id in accounts else None, provenance=False)
                      for r in rows]
-        return items, (_encode_cursor(rows[-1].entity_id) if more and rows else None)
+        return items, (encode_cursor(rows[-1].entity_id) if more and rows else None)
 
     def create(self, actor: Actor, etype: EntityType, fields: Mapping[str, Any]
                ) -> dict[str, Any]:
@@ -464,14 +465,14 @@ class Hub:
             entity = self._entity(tx, actor, etype, public_id)
             family = tx.merged_family([entity.id])
             ents = tx.entities_by_id(family)
-            rows = tx.changes(family, after_id=_decode_cursor(cursor), limit=limit + 1)
+            rows = tx.changes(family, after_id=decode_cursor(cursor), limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         items = [{"id": r.id, "entity": ents[r.entity_id].public_id, "at": r.at.isoformat(),
                   "touchpoint": r.touchpoint, "initiator": r.initiator, "field": r.field,
                   "old": r.old, "new": r.new, "merge_id": r.merge_public_id,
                   "import_id": r.import_id} for r in rows]
-        return items, (_encode_cursor(rows[-1].id) if more and rows else None)
+        return items, (encode_cursor(rows[-1].id) if more and rows else None)
 
     def identifier_history(self, actor: Actor, etype: EntityType, public_id: str
                            ) -> list[dict[str, Any]]:
@@ -590,16 +591,3 @@ class Hub:
             raise NotFound(f"{entity.public_id} has no profile")
         account = tx.entity(entity.account_id) if entity.account_id else None
         return entity_view(profile, account_public_id=account.public_id if account else None)
-
-
-def _encode_cursor(last_id: int) -> str:
-    return f"c{last_id:x}"
-
-
-def _decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    if not re.fullmatch(r"c[0-9a-f]{1,16}", cursor):
-        raise InvalidInput(f"invalid cursor {cursor!r}", field="cursor",
-                           hint="pass the next_cursor value of the previous page unchanged")
-    return int(cursor[1:], 16)
