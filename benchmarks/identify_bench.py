@@ -62,13 +62,18 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if backend == "sqlite":
         path = data / f"bench_{args.people}.db"
         pristine = data / f"bench_{args.people}.pristine.db"
+        # The same people with their blocking keys (fuzzy_bench.py builds it from the copy
+        # above): identify's fuzzy look-ups of new people then find the candidates they
+        # would find in a database loaded today (bulk_seed writes the keys).
+        keyed = data / f"fuzzy_{args.people}.pristine.db"
         url = f"sqlite:///{path}"
         sidecar = data / f"bench_{args.people}.load.json"
-        if args.reuse and pristine.exists():
+        if args.reuse and (keyed.exists() or pristine.exists()):
+            kept = keyed if keyed.exists() else pristine
             _remove_sqlite(path)
-            shutil.copy(pristine, path)
+            shutil.copy(kept, path)
             _migrate(url)
-            return url, _reused(sidecar, pristine.name)
+            return url, _reused(sidecar, kept.name)
         _remove_sqlite(path)
     else:
         pristine_db = f"{PG_DB}_{args.people}_pristine"

@@ -232,3 +232,41 @@ def test_a_match_run_rebuilds_the_key_index(hub: Hub, actor: Actor, store: Store
     assert run["counts"]["keys"] == expected
     with store.read() as tx:
         assert tx.count_match_keys(actor.tenant_id, "person") == expected
+
+
+def test_the_scorer_explains_exactly_as_the_model(hub: Hub, actor: Actor) -> None:
+    """Scorer.explain (weights worked out once) gives MatchModel.explain's answer, and a
+    match's explanation, worked out on first use, is that of its pair."""
+    model = person_model()
+    scorer = incremental.Scorer.of(model)
+    records = [JONATHAN, JON, {**JON, "birthdate": None, "middle_name": "Q"},
+               {"name": "Smith, Jonathan", "postcode": "62704"}, {}]
+    feats = [person_features(r) for r in records]
+    for left in feats:
+        for right in feats:
+            assert scorer.explain(left, right) == model.explain(left, right)
+            assert scorer.explain(left, right).weight == scorer.weight(left, right)
+    match = incremental.FuzzyMatch(1, 2, "crm", "c-1", 0.5, 0.0, [],
+                                   (scorer, feats[0], feats[1]))
+    assert match.score == model.explain(feats[0], feats[1])
+    assert match.score is match.score
+    assert incremental.FuzzyMatch(1, 2, "crm", "c-1", 0.5, 0.0, []).score is None
+
+
+def test_candidates_are_read_with_their_json_as_stored(hub: Hub, actor: Actor,
+                                                       store: Store) -> None:
+    """match_records_by_id decodes the versions' JSON itself (orjson on SQLite): the same
+    attributes and identifiers as the record version holds, nested values and all."""
+    attributes = {**JONATHAN, "tags": ["b2b", "vip"], "address": {"line1": "12 Oak Street",
+                  "city": "Springfield"}, "score": 1.5, "count": 2**40, "text": "Zoë \u2603"}
+    person(hub, actor, "crm", "c-json", attributes, email="jonathan@smith.example.org")
+    with store.read() as tx:
+        rec = tx.record(actor.tenant_id, "person", "crm", "c-json")
+        assert rec is not None
+        got = tx.match_records_by_id(actor.tenant_id, "person", [rec.id])
+        version = tx.versions_of_record(rec.id)[-1]
+    assert len(got) == 1
+    assert got[0].attributes == attributes
+    assert got[0].attributes == version.attributes
+    assert got[0].identifiers == version.identifiers
+    assert got[0].identifiers["email"] == ["jonathan@smith.example.org"]

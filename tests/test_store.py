@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
 import sqlalchemy as sa
 
 from allroads.domain.errors import StoreError
-from allroads.domain.types import Role
+from allroads.domain.types import Actor, EntityType, IdentifyRequest, Role
 from allroads.resolution.hub import Hub, hash_key
 from allroads.store import Store
 from allroads.store.requests import PENDING
-from allroads.store.schema import api_keys
+from allroads.store.schema import api_keys, record_versions
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
@@ -136,3 +137,31 @@ def test_driver_statements_expand_lists_and_report_errors_as_sqlalchemy(
     with s.write() as tx, pytest.raises(sa.exc.IntegrityError):
         tx.create_entity(tenant.id, "person", "per_1", NOW)  # public ids are unique
     s.close()
+
+
+def test_match_candidates_keep_json_that_orjson_would_change(store: Store) -> None:
+    """Candidates' versions are decoded as SQLAlchemy's JSON type would: a 20-digit integer
+    stays an integer, NaN and Infinity (json.dumps writes them) are read back (SQLite; a
+    PostgreSQL JSONB holds no NaN)."""
+    hub = Hub(store)
+    tenant = hub.ensure_tenant("json-edge")
+    actor = Actor(tenant.id, "test", "api", None)
+    attributes: dict[str, object] = {"first_name": "Ann", "last_name": "Lee",
+                                     "loyalty_no": "1234567890123456789012"}
+    res = hub.identify(actor, IdentifyRequest(EntityType.PERSON, "crm", "c-1",
+                                              {"email": "ann@lee.example.org"}, attributes))
+    assert res.id is not None
+    big = 12345678901234567890123
+    special = {"big": big, **({"nan": float("nan"), "inf": float("inf")}
+                              if store.dialect.name == "sqlite" else {})}
+    with store.write() as tx:
+        rec = tx.record(tenant.id, "person", "crm", "c-1")
+        assert rec is not None
+        tx.conn.execute(sa.update(record_versions).where(record_versions.c.record_id == rec.id)
+                        .values(attributes={**attributes, **special}))
+    with store.read() as tx:
+        got = tx.match_records_by_id(tenant.id, "person", [rec.id])[0].attributes
+    assert got["big"] == big and isinstance(got["big"], int)
+    assert got["loyalty_no"] == "1234567890123456789012"
+    if store.dialect.name == "sqlite":
+        assert math.isnan(got["nan"]) and got["inf"] == float("inf")

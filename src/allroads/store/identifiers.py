@@ -83,7 +83,7 @@ class IdentifierQueries(TxBase):
         if not wanted:
             return []
         q = _OF if include_removed else _OF_ACTIVE
-        return [IdentifierRow(*r) for r in self.conn.execute(q, {"ids": wanted})]
+        return [IdentifierRow(*r) for r in self._rows(q, {"ids": wanted})]
 
     def sharing_counts(self, tenant_id: int, entity_type: str,
                        pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:

@@ -19,6 +19,17 @@ _INSERT_LINK = links.insert().returning(links.c.id)
 _END_LINKS = links.update().where(links.c.record_id.in_(sa.bindparam("ids", expanding=True)),
                                   links.c.ended_at.is_(None)).values(
     ended_at=sa.bindparam("b_now"))
+# Force decisions touching some entities, and the entities merged into some (protection reads
+# both on every fuzzy link and merge; on the SQLite driver, see base.py).
+_DECISIONS_TOUCHING = (
+    sa.select(decisions.c.id, decisions.c.kind, decisions.c.entity_a, decisions.c.entity_b,
+              decisions.c.actor, decisions.c.reason, decisions.c.created_at)
+    .where(decisions.c.tenant_id == sa.bindparam("tenant_id"),
+           sa.or_(decisions.c.entity_a.in_(sa.bindparam("ids_a", expanding=True)),
+                  decisions.c.entity_b.in_(sa.bindparam("ids_b", expanding=True))))
+    .order_by(decisions.c.id))
+_MERGED_INTO = sa.select(entities.c.id).where(
+    entities.c.merged_into.in_(sa.bindparam("ids", expanding=True)))
 _MERGE = (merges.c.id, merges.c.public_id, merges.c.entity_type, merges.c.survivor_id,
           merges.c.merged_ids, merges.c.reason, merges.c.evidence, merges.c.actor,
           merges.c.touchpoint, merges.c.created_at, merges.c.undone_at)
@@ -111,14 +122,9 @@ class LinkQueries(TxBase):
         wanted = sorted(set(entity_ids))
         if not wanted:
             return []
-        rows = self.conn.execute(
-            sa.select(decisions.c.id, decisions.c.kind, decisions.c.entity_a,
-                      decisions.c.entity_b, decisions.c.actor, decisions.c.reason,
-                      decisions.c.created_at)
-            .where(decisions.c.tenant_id == tenant_id,
-                   sa.or_(decisions.c.entity_a.in_(wanted), decisions.c.entity_b.in_(wanted)))
-            .order_by(decisions.c.id))
-        return [DecisionRow(**r._mapping) for r in rows]
+        rows = self._rows(_DECISIONS_TOUCHING, {"tenant_id": tenant_id, "ids_a": wanted,
+                                                "ids_b": wanted})
+        return [DecisionRow(*r) for r in rows]
 
     # Review items -----------------------------------------------------------------------
     def add_review_item(self, tenant_id: int, public_id: str, entity_type: str,
@@ -145,8 +151,7 @@ class LinkQueries(TxBase):
         family = set(entity_ids)
         frontier = sorted(family)
         while frontier:
-            rows = self.conn.execute(sa.select(entities.c.id)
-                                     .where(entities.c.merged_into.in_(frontier)))
-            frontier = sorted({r.id for r in rows} - family)
+            rows = self._rows(_MERGED_INTO, {"ids": frontier})
+            frontier = sorted({int(r[0]) for r in rows} - family)
             family.update(frontier)
         return family

@@ -31,6 +31,7 @@ from typing import Any
 from allroads.domain.normalize.person_name import split_full_name
 from allroads.resolution.matching.accounts import account_features, account_model
 from allroads.resolution.matching.model import (
+    Comparison,
     Features,
     MatchModel,
     PairScore,
@@ -169,7 +170,19 @@ class FuzzyMatch:
     probability: float
     match_weight: float
     keys: list[str]
-    score: PairScore | None = None
+    # What explains it, on demand: identify needs the explanation of one or two of the
+    # matches at most (the one it links or queues), not of every entity returned.
+    pair: tuple[Scorer, Features, Features] | None = field(default=None, repr=False,
+                                                           compare=False)
+    _score: PairScore | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def score(self) -> PairScore | None:
+        """Each comparison's level and weight (worked out on first use)."""
+        if self._score is None and self.pair is not None:
+            scorer, left, right = self.pair
+            self._score = scorer.explain(left, right)
+        return self._score
 
     def decision(self, thresholds: Thresholds) -> str:
         return thresholds.decide(self.probability)
@@ -207,6 +220,28 @@ class Scorer:
             if g >= 0:
                 total += weights[g]
         return total
+
+    def explain(self, left: Features, right: Features) -> PairScore:
+        """``MatchModel.explain`` with the weights worked out once (the same answer)."""
+        parts: list[dict[str, Any]] = []
+        total = self.prior
+        for comp, weights in zip(self.model.comparisons, self.weights, strict=True):
+            g = comp.gamma(left, right)
+            w = weights[g] if g >= 0 else 0.0
+            total += w
+            parts.append({"comparison": comp.name, "level": comp.level_label(g), "gamma": g,
+                          "weight": round(w, 3),
+                          "left": shown(left, comp), "right": shown(right, comp)})
+        probability = probability_of(total)
+        return PairScore(weight=total, probability=probability,
+                         decision=self.model.thresholds.decide(probability), parts=parts,
+                         prior_weight=self.prior)
+
+
+def shown(features: Features, comp: Comparison) -> Any:
+    """The value an explanation shows for one side of a comparison (as MatchModel.explain)."""
+    value = features.get(comp.null_columns[0]) if comp.null_columns else None
+    return list(value) if isinstance(value, (tuple, frozenset, set)) else value
 
 
 @dataclass
@@ -301,9 +336,9 @@ def find_matches(tx: Tx, tenant_id: int, entity_type: str, features: Features,
     ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
     out: list[FuzzyMatch] = []
     for entity_id, (weight, rec, other) in ranked:
-        score = scorer.model.explain(features, other)
         out.append(FuzzyMatch(entity_id, rec.id, rec.source, rec.source_key,
-                              probability_of(weight), weight, sorted(hits[rec.id]), score))
+                              probability_of(weight), weight, sorted(hits[rec.id]),
+                              (scorer, features, other)))
     return out
 
 
