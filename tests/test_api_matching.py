@@ -363,12 +363,11 @@ def test_synchronous_runner(hub: Hub, actor: Actor) -> None:
     assert done["status"] == "succeeded" and runner.state(done["id"]) is None
 
 
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_a_run_on_spark(api: Api, actor: Actor) -> None:
     """The same accounts, matched on Spark (local mode): the same merge. Needs pyspark and
     Java (skipped locally without them; CI has both). Spark does not depend on the database:
     it runs on SQLite only."""
-    if api.hub.store.backend != "sqlite":
-        pytest.skip("the engine is independent of the database: SQLite only")
     if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail("CI needs pyspark and Java for the Spark tests")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -282,8 +281,6 @@ def test_demo_no_serve_as_a_process(tmp_path: Path) -> None:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    if importlib.util.find_spec("allroads.api.app") is None:
-        pytest.skip("allroads.api.app (create_app) is not written yet")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "allroads.cli.main", "serve", "--port", str(port)],

@@ -127,6 +127,11 @@ class MatchRunner:
             active = self._active.get(public_id)
         return {"state": active[2]} if active else None
 
+    def states(self) -> dict[str, dict[str, str]]:
+        """``state`` of every run this runner holds, at one moment."""
+        with self._lock:
+            return {pid: {"state": active[2]} for pid, active in self._active.items()}
+
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until nothing is queued or running; False on timeout."""
         deadline = time.monotonic() + timeout

@@ -79,11 +79,11 @@ def router(settings: Settings) -> APIRouter:
     def list_runs(principal: ReaderKey, runs: RunsDep, runner: RunnerDep,
                   type: TypeFilter = None, cursor: Cursor = None, limit: Limit = default
                   ) -> dict[str, Any]:
+        states = runner.states()
         items, next_cursor = runs.runs(principal.actor(), entity_type=type, cursor=cursor,
                                        limit=limit)
-        for item in items:
-            item["runner"] = runner.state(item["id"])
-        return {"data": items, "next_cursor": next_cursor}
+        return {"data": [_with_runner(item, states.get(item["id"])) for item in items],
+                "next_cursor": next_cursor}
 
     def list_candidates(principal: ReaderKey, runs: RunsDep, type: TypeFilter = None,
                         status: Annotated[CandidateStatus, Query(
@@ -160,8 +160,14 @@ def start_run(request: Request, response: Response, principal: EditorKey,
 
 def get_run(id: RunId, principal: ReaderKey, runs: RunsDep, runner: RunnerDep
             ) -> dict[str, Any]:
-    view = runs.get(principal.actor(), id)
-    view["runner"] = runner.state(id)
+    # The runner first, then the row: the runner drops a run only after its row says it
+    # ended, so a row still running with no runner state is a run of another process.
+    state = runner.state(id)
+    return _with_runner(runs.get(principal.actor(), id), state)
+
+
+def _with_runner(view: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
+    view["runner"] = None if view["status"] in ("succeeded", "failed") else state
     return view
 
 
