@@ -305,3 +305,20 @@ def test_rule_sets_are_checked_and_every_problem_named(hub: Hub, actor: Actor) -
     assert stored["identifiers"]["email"]["blocked_values"] == ["sales@acme.com"]
     res = hub.identify(actor, person("crm", "1", email="sales@acme.com"))
     assert any(e["rule"] == "blocked" for e in res.evidence)
+
+
+def test_an_integer_beyond_64_bits_is_stored_and_sent_again_unchanged(hub: Hub,
+                                                                      actor: Actor) -> None:
+    """orjson refuses integers beyond 64 bits: the content hash falls back to json (it
+    failed with a TypeError, an API 500), and the same content hashes the same again."""
+    big = 2**70
+    req = person("crm", "big-1", {"name": "Jane Doe", "loyalty": big}, email="jane@big.example")
+    first = hub.identify(actor, req)
+    assert first.action is Action.CREATED and first.id
+    again = hub.identify(actor, req)
+    assert again.action is Action.MATCHED and again.id == first.id
+    assert again.evidence[0]["unchanged"] is True
+    changed = hub.identify(actor, person("crm", "big-1", {"name": "Jane Doe",
+                                                          "loyalty": big + 1},
+                                         email="jane@big.example"))
+    assert changed.id == first.id and "unchanged" not in changed.evidence[0]

@@ -16,6 +16,7 @@ the pair queued for review. Every record written keeps its blocking keys current
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -169,10 +170,19 @@ def prepare_request(region: str | None, req: IdentifyRequest, rules: RuleSet) ->
     attributes = dict(req.attributes)
     content = {"a": attributes, "i": idents,
                "acc": _account_ref(req)}
-    digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS,
-                                         default=str)).hexdigest()
+    digest = hashlib.sha256(_canonical_json(content)).hexdigest()
     return Prepared(source, source_key, idents, usable, blocked, evidence, digest, attributes,
                     received)
+
+
+def _canonical_json(content: Any) -> bytes:
+    """The content as JSON with sorted keys, for its hash: orjson, or json for what orjson
+    refuses (an integer beyond 64 bits). The same content always takes the same path."""
+    try:
+        return orjson.dumps(content, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:
+        return json.dumps(content, sort_keys=True, default=str, separators=(",", ":"),
+                          ensure_ascii=False).encode()
 
 
 def _derived_key(idents: Mapping[str, list[str]], rules: RuleSet) -> str | None:
