@@ -532,7 +532,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true",
                     help="keep a pristine copy of the loaded database for --reuse")
     ap.add_argument("--reuse", action="store_true",
-                    help="start from the pristine copy kept by --keep instead of loading")
+                    help="start from the pristine copy kept by --keep instead of loading (on "
+                    "SQLite data/fuzzy_<N>.pristine.db first when it exists: the same people "
+                    "with their blocking keys, built by fuzzy_bench.py)")
     ap.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
                     help="no measuring: combine these results of one backend (repeats of "
                     "the same run) into results/identify_<backend>.json, with medians")
