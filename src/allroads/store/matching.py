@@ -244,11 +244,16 @@ class MatchQueries(TxBase):
     def _open_pairs(self, tenant_id: int, entity_ids: Sequence[int]) -> set[tuple[int, int]]:
         mc = match_candidates
         out: set[tuple[int, int]] = set()
+        # One look-up per side by its entity index, the status checked here: with the tenant
+        # and status in the query SQLite took the (tenant, status) index and scanned every
+        # open candidate of the tenant. Entity ids belong to one tenant.
         for chunk in _chunks(entity_ids):
-            rows = self.conn.execute(sa.select(mc.c.entity_a, mc.c.entity_b).where(
-                mc.c.tenant_id == tenant_id, mc.c.status == "open",
-                sa.or_(mc.c.entity_a.in_(chunk), mc.c.entity_b.in_(chunk))))
-            out.update((int(a), int(b)) for a, b in rows)
+            for side in (mc.c.entity_a, mc.c.entity_b):
+                rows = self.conn.execute(sa.select(
+                    mc.c.entity_a, mc.c.entity_b, mc.c.status, mc.c.tenant_id).where(
+                    side.in_(chunk)))
+                out.update((int(a), int(b)) for a, b, status, tenant in rows
+                           if status == "open" and tenant == tenant_id)
         return out
 
     def apart_entity_pairs(self, tenant_id: int, entity_ids: Sequence[int] | None = None
