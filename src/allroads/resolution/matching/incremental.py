@@ -31,7 +31,6 @@ from typing import Any
 from allroads.domain.normalize.person_name import split_full_name
 from allroads.resolution.matching.accounts import account_features, account_model
 from allroads.resolution.matching.model import (
-    Comparison,
     Features,
     MatchModel,
     PairScore,
@@ -222,26 +221,7 @@ class Scorer:
         return total
 
     def explain(self, left: Features, right: Features) -> PairScore:
-        """``MatchModel.explain`` with the weights worked out once (the same answer)."""
-        parts: list[dict[str, Any]] = []
-        total = self.prior
-        for comp, weights in zip(self.model.comparisons, self.weights, strict=True):
-            g = comp.gamma(left, right)
-            w = weights[g] if g >= 0 else 0.0
-            total += w
-            parts.append({"comparison": comp.name, "level": comp.level_label(g), "gamma": g,
-                          "weight": round(w, 3),
-                          "left": shown(left, comp), "right": shown(right, comp)})
-        probability = probability_of(total)
-        return PairScore(weight=total, probability=probability,
-                         decision=self.model.thresholds.decide(probability), parts=parts,
-                         prior_weight=self.prior)
-
-
-def shown(features: Features, comp: Comparison) -> Any:
-    """The value an explanation shows for one side of a comparison (as MatchModel.explain)."""
-    value = features.get(comp.null_columns[0]) if comp.null_columns else None
-    return list(value) if isinstance(value, (tuple, frozenset, set)) else value
+        return self.model.explain(left, right)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler, Levenshtein
@@ -182,7 +183,11 @@ class MatchModel:
         return replace(self, thresholds=thresholds)
 
     def weights(self) -> dict[str, list[float]]:
-        """log2(m/u) per comparison, indexed by gamma (0 = else)."""
+        """log2(m/u) per comparison, indexed by gamma (0 = else); worked out once per model."""
+        return self._weights
+
+    @cached_property
+    def _weights(self) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
         for comp in self.comparisons:
             m, u = self.parameters.m[comp.name], self.parameters.u[comp.name]
