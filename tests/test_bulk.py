@@ -28,6 +28,8 @@ from allroads.store.schema import (
     entities,
     identifiers,
     links,
+    match_candidates,
+    match_keys,
     merges,
     profiles,
     record_versions,
@@ -172,6 +174,12 @@ def snapshot(store: Store, tenant_id: int) -> dict[str, Any]:
                               m.reason) for m in mrg),
             "reviews": [(r.status, r.reason, canon(r.entity_ids)) for r in reviews],
             "sources": sorted((s.name, s.priority) for s in rows(sources, sources.c.name)),
+            "match_candidates": sorted(
+                (label[m.entity_a], label[m.entity_b], key(m.record_a), key(m.record_b),
+                 m.probability, m.match_weight, repr(m.breakdown), m.status)
+                for m in rows(match_candidates)),
+            "match_keys": sorted((k.entity_type, k.key, *key(k.record_id))
+                                 for k in rows(match_keys, match_keys.c.record_id)),
         }
 
 
@@ -247,6 +255,57 @@ def test_seed_against_a_store_that_already_holds_customers(hub: Hub) -> None:
     assert report.unchanged == 1 and report.seeded == 2 and report.routed == 3
     assert report.actions == identify_each(hub, identified, requests)
     assert_same(hub, seeded, identified, [*existing, *requests])
+
+
+def fuzzy_requests() -> list[IdentifyRequest]:
+    """People with no identifier in common whose names, birthdates and addresses say they
+    may be one: variants of a stored person, near duplicates inside the input, namesakes."""
+    home = {"line1": "12 Elm Street", "city": "Springfield", "postcode": "62704"}
+    return [
+        person("shop", "f1", {"first_name": "Jon", "last_name": "Smyth",
+                              "birthdate": "1980-03-12", "address": home}),  # stored's variant
+        person("shop", "f2", {"first_name": "Katherine", "last_name": "Jones",
+                              "birthdate": "1975-06-01"}, email="kj@example.org"),
+        person("shop", "f3", {"first_name": "Peter", "last_name": "Parker",
+                              "birthdate": "1990-01-02"}),  # nobody like him
+        person("shop", "f4", {"first_name": "Kathrine", "last_name": "Jones",
+                              "birthdate": "1975-06-01"}),  # f2 earlier in the input
+        person("shop", "f5", {"first_name": "Kate", "last_name": "Jones",
+                              "birthdate": "1975-01-06"}, email="kate.j@example.net"),
+        person("shop", "f6", {"first_name": "Mary", "last_name": "Smith",
+                              "birthdate": "1980-03-12"}),  # shares a birthdate only
+        person("shop", "f7", {"name": "John Smith"}),  # a namesake, nothing else
+        person("shop", "f8", {"first_name": "Ann", "last_name": "Lee"}, phone="+14155550177"),
+    ]
+
+
+@pytest.mark.parametrize("batch_size", [5000, 2])
+def test_fuzzy_seed_stores_what_identify_stores(hub: Hub, batch_size: int) -> None:
+    seeded, identified = tenants(hub)
+    stored = [person("crm", "c1", {"first_name": "John", "last_name": "Smith",
+                                   "birthdate": "1980-03-12",
+                                   "address": {"line1": "12 Elm St", "city": "Springfield",
+                                               "postcode": "62704"}}, email="js@acme.com")]
+    for actor in (seeded, identified):
+        identify_each(hub, actor, stored)
+    requests = fuzzy_requests()
+    report = seed(hub.store, seeded, requests, batch_size=batch_size, fuzzy=True)
+    assert report.actions == identify_each(hub, identified, requests)
+    assert_same(hub, seeded, identified, [*stored, *requests])
+    held = snapshot(hub.store, seeded.tenant_id)
+    fuzzy_links = [lk for lk in held["links"] if "'rule': 'fuzzy'" in lk[4]]
+    assert fuzzy_links or held["match_candidates"], "the input found no fuzzy match at all"
+    assert report.seeded >= 2 and report.routed >= 2  # both paths taken
+
+
+def test_seed_without_fuzzy_matching_writes_every_new_person(hub: Hub) -> None:
+    seeded, _ = tenants(hub)
+    requests = fuzzy_requests()
+    report = seed(hub.store, seeded, requests)  # fuzzy=False: a load of distinct people
+    assert report.seeded == len(requests) and report.routed == 0
+    held = snapshot(hub.store, seeded.tenant_id)
+    assert not held["match_candidates"] and len(held["entities"]) == len(requests)
+    assert held["match_keys"]  # the keys are written all the same
 
 
 def test_seeding_twice_changes_nothing(hub: Hub) -> None:

@@ -6,8 +6,11 @@ up the rows still `valid`. Every write carries touchpoint `import` and the impor
 each record version and changelog row). New customers are written in bulk as `seed` writes
 them (resolution/bulk.py: exactly what identify would store); every other row goes through
 `identify` itself, so the resolution rules, merge protection and the changelog work as for
-the API. A row that fails at commit (the store changed since validation) is marked `failed`
-with its error; the batch goes on.
+the API. New customers are fuzzy-matched as identify matches them (their name, birthdate or
+address looked up by blocking keys, the whole batch at once): a row that might link or go
+to review is identified one by one, so identify decides (unless the template says
+`skip_fuzzy_matching`). A row that fails at commit (the store changed since validation) is
+marked `failed` with its error; the batch goes on.
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ _ACTIONS = {"created": "created", "matched": "updated", "merged": "merged",
 class _Writer:
     """The bulk writer of one commit, collecting the rows it could not write."""
 
-    def __init__(self, store: Store, actor: Actor) -> None:
+    def __init__(self, store: Store, actor: Actor, *, fuzzy: bool) -> None:
         self.errors: dict[int, list[dict[str, Any]]] = {}
-        self.batch = BatchWriter(store, actor, self._error)
+        self.batch = BatchWriter(store, actor, self._error, fuzzy=fuzzy)
 
     def _error(self, index: int, exc: AllroadsError) -> None:
         self.errors[index] = [Issue("COMMIT_FAILED", exc.message).to_dict()]
@@ -56,7 +59,7 @@ def commit_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProfil
                progress: ProgressFn | None = None) -> None:
     """Apply every row still `valid`; safe to call again after a crash or a failure."""
     cache = TenantSettingsCache()
-    writer = _Writer(store, actor)
+    writer = _Writer(store, actor, fuzzy=not template.options.skip_fuzzy_matching)
     with store.read() as tx:
         counts = tx.staged_counts(job.id)
     total = sum(n for (status, _), n in counts.items() if status in ("valid", "committed"))

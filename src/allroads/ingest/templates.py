@@ -33,6 +33,7 @@ class TemplateOptions:
     replace_invalid_series: str | None = None
     link_user: bool = True
     keep_unmapped_as_custom: bool = False
+    skip_fuzzy_matching: bool = False
 
     def may_update(self, field: str) -> bool:
         """May an existing record's ``field`` be updated by this template?"""

@@ -57,6 +57,7 @@ from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, ut
 from allroads.resolution.identify import Prepared, identify, prepare
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.matching import incremental
+from allroads.resolution.matching.model import Features, probability_of
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.survivorship import SourceRecord, flatten, golden_record
 from allroads.resolution.unit import (
@@ -95,20 +96,23 @@ class SeedReport:
 
 def bulk_seed(store: Store, actor: Actor, requests: Iterable[IdentifyRequest], *,
               batch_size: int = 5000, progress: Callable[[int], None] | None = None,
-              on_error: ErrorHandler | None = None, workers: int = 0) -> int:
+              on_error: ErrorHandler | None = None, workers: int = 0,
+              fuzzy: bool = False) -> int:
     """Load these requests (see the module docstring); returns how many were processed.
-    `workers` > 0 normalizes upcoming batches in that many processes meanwhile."""
+    `workers` > 0 normalizes upcoming batches in that many processes meanwhile; `fuzzy`:
+    look new customers up by their blocking keys as identify does."""
     return seed(store, actor, requests, batch_size=batch_size, progress=progress,
-                on_error=on_error, workers=workers).processed
+                on_error=on_error, workers=workers, fuzzy=fuzzy).processed
 
 
 def seed(store: Store, actor: Actor, requests: Iterable[IdentifyRequest], *,
          batch_size: int = 5000, progress: Callable[[int], None] | None = None,
-         on_error: ErrorHandler | None = None, workers: int = 0) -> SeedReport:
+         on_error: ErrorHandler | None = None, workers: int = 0,
+         fuzzy: bool = False) -> SeedReport:
     """`bulk_seed`, returning the full report."""
     if batch_size < 1:
         raise InvalidInput("batch_size must be at least 1", field="batch_size")
-    loader = _Loader(store, actor, on_error)
+    loader = _Loader(store, actor, on_error, fuzzy=fuzzy)
 
     def done(batch: _Batch, prepped: list[_Prep], taken: int) -> None:
         loader.load(batch, prepped)
@@ -147,8 +151,9 @@ class BatchWriter:
     action and the entity's public id (None for a record stored unchanged); a request that
     fails is reported to `on_error` and left out."""
 
-    def __init__(self, store: Store, actor: Actor, on_error: ErrorHandler) -> None:
-        self._loader = _Loader(store, actor, on_error)
+    def __init__(self, store: Store, actor: Actor, on_error: ErrorHandler, *,
+                 fuzzy: bool = True) -> None:
+        self._loader = _Loader(store, actor, on_error, fuzzy=fuzzy)
 
     def write(self, tx: Tx, batch: list[tuple[int, IdentifyRequest]]
               ) -> dict[int, tuple[str, str | None]]:
@@ -227,10 +232,12 @@ class _Row:
 
 
 class _Loader:
-    def __init__(self, store: Store, actor: Actor, on_error: ErrorHandler | None) -> None:
+    def __init__(self, store: Store, actor: Actor, on_error: ErrorHandler | None, *,
+                 fuzzy: bool) -> None:
         self.store = store
         self.actor = actor
         self.on_error = on_error
+        self.fuzzy = fuzzy
         self.report = SeedReport()
         # request index -> (action, entity public id; None when unchanged)
         self.outcomes: dict[int, tuple[str, str | None]] = {}
@@ -282,6 +289,10 @@ class _Loader:
                                      [(r.p.source, r.p.source_key) for r in rows])
         held = {(h.kind, h.value) for h in tx.identifier_hits(
             tenant, etype, [pair for r in rows for pair in r.p.usable])}
+        fuzzy = _FuzzyCheck(tx, tenant, etype, [
+            r for r in rows if r.req.account is None and (r.p.source, r.p.source_key)
+            not in stored and not any(pair in held for pair in r.p.usable)]
+        ) if self.fuzzy else None
         seen_keys: set[tuple[str, str]] = set()
         seen_pairs: set[tuple[str, str]] = set()
         run: list[_Row] = []
@@ -300,12 +311,15 @@ class _Loader:
                 self.report.actions[Action.MATCHED.value] += 1
                 self.outcomes[row.index] = ("unchanged", None)
             elif (repeat or row.req.account is not None or key in stored
-                  or any(pair in held for pair in p.usable)):
+                  or any(pair in held for pair in p.usable)
+                  or (fuzzy is not None and fuzzy.may_match(row))):
                 self._write_run(tx, run)
                 run = []
                 self._route(tx, row)
             else:
                 run.append(row)
+            if fuzzy is not None:
+                fuzzy.seen(row)
         self._write_run(tx, run)
         self.report.processed += len(rows)
         self.report.batches += 1
@@ -454,6 +468,60 @@ class _Loader:
         for i, eid in chosen.items():
             run[i].account_id = eid
             run[i].account_public_id = ents[eid].public_id
+
+
+class _FuzzyCheck:
+    """Which rows of a batch fuzzy matching might link or queue for review: those are
+    identified one by one (identify makes the decision, exactly), the rest written in bulk.
+
+    Before the batch writes anything, the rows that would be written in bulk are looked up
+    together (`find_matches_many`: each blocking key once, each candidate read once). A row
+    may match when its best stored candidate scores at or above the review threshold, or
+    when a row before it in the batch (written meanwhile, so not in that look-up) shares a
+    blocking key with it and scores so against it."""
+
+    def __init__(self, tx: Tx, tenant_id: int, entity_type: str, rows: list[_Row]) -> None:
+        self.etype = entity_type
+        self.model = incremental.key_model(entity_type)
+        self.scorer = incremental.MODELS.scorer(tx, tenant_id, entity_type)
+        self.thresholds = self.scorer.model.thresholds
+        asked = [r for r in rows if incremental.wants_fuzzy(entity_type, r.p.flat())]
+        self.keys = {r.index: self._keys(r) for r in asked}
+        asked = [r for r in asked if self.keys[r.index]]
+        found = incremental.find_matches_many(
+            tx, tenant_id, entity_type,
+            [(r.p.features(r.etype), self.keys[r.index]) for r in asked], self.scorer, limit=1)
+        self.stored_match = {r.index for r, matches in zip(asked, found, strict=True)
+                             if matches and self._close(matches[0].probability)}
+        # blocking key -> the features of the batch's rows before this one holding it
+        self.earlier: dict[str, list[Features]] = {}
+
+    def may_match(self, row: _Row) -> bool:
+        if row.index in self.stored_match:
+            return True
+        features = row.p.features(row.etype)
+        return any(self._close(probability_of(self.scorer.weight(features, other)))
+                   for key in self.keys.get(row.index, ())
+                   for other in self.earlier.get(key, ()))
+
+    def seen(self, row: _Row) -> None:
+        """The row is written: a later row sharing a blocking key with it is scored against
+        it as identify would read it back from the store."""
+        keys = self.keys.get(row.index)
+        if keys is None:
+            keys = self._keys(row)
+        if keys:
+            stored = incremental.features_for(self.etype)(
+                incremental.flat_record(row.p.attributes, row.p.identifiers))
+            for key in keys:
+                self.earlier.setdefault(key, []).append(stored)
+
+    def _keys(self, row: _Row) -> list[str]:
+        return incremental.keys_of(row.p.features(row.etype), self.model)
+
+    def _close(self, probability: float) -> bool:
+        """At or above the review threshold: identify would link or queue."""
+        return self.thresholds.decide(probability) != "none"
 
 
 # Domains repeat across a load (gmail.com, the company's own): ask once each.

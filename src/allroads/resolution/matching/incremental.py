@@ -287,38 +287,65 @@ def find_matches(tx: Tx, tenant_id: int, entity_type: str, features: Features,
     the record is in already; `exclude_records`: the record itself."""
     scorer = model if isinstance(model, Scorer) else Scorer.of(model)
     wanted = list(keys) if keys is not None else keys_of(features, scorer.model)
+    return find_matches_many(tx, tenant_id, entity_type, [(features, wanted)], scorer,
+                             exclude_entity=exclude_entity, exclude_records=exclude_records,
+                             cap=cap, limit=limit)[0]
+
+
+def find_matches_many(tx: Tx, tenant_id: int, entity_type: str,
+                      items: Sequence[tuple[Features, Sequence[str]]], model: MatchModel | Scorer,
+                      *, exclude_entity: int | None = None, exclude_records: Iterable[int] = (),
+                      cap: int = MAX_BLOCK, limit: int = MAX_MATCHES
+                      ) -> list[list[FuzzyMatch]]:
+    """`find_matches` for many records at once (features with their keys): each key is
+    looked up once, and each candidate record read and turned into features once, however
+    many of the records it is a candidate of. Each record's answer is the one
+    `find_matches` gives it alone."""
+    scorer = model if isinstance(model, Scorer) else Scorer.of(model)
+    out: list[list[FuzzyMatch]] = [[] for _ in items]
+    wanted = {k for _, keys in items for k in keys}
     if not wanted:
-        return []
+        return out
     found = tx.match_key_candidates(tenant_id, entity_type, wanted, cap=cap)
-    hits: dict[int, list[str]] = {}
-    for key, ids in found.records.items():
-        for rid in ids:
-            hits.setdefault(rid, []).append(key)
-    for rid in exclude_records:
-        hits.pop(rid, None)
-    if not hits:
-        return []
-    chosen = list(hits)
-    if len(chosen) > MAX_CANDIDATES:
-        size = {k: len(ids) for k, ids in found.records.items()}
-        chosen = sorted(chosen, key=lambda r: (-len(hits[r]), min(size[k] for k in hits[r]),
-                                               r))[:MAX_CANDIDATES]
+    size = {k: len(ids) for k, ids in found.records.items()}
+    excluded = set(exclude_records)
+    chosen: list[tuple[dict[int, list[str]], list[int]]] = []
+    union: set[int] = set()
+    for _, keys in items:
+        hits: dict[int, list[str]] = {}
+        for key in sorted(set(keys)):
+            for rid in found.records.get(key, ()):
+                if rid not in excluded:
+                    hits.setdefault(rid, []).append(key)
+        picked = sorted(hits)
+        if len(picked) > MAX_CANDIDATES:
+            # those found by the most keys first, then by the rarest keys
+            picked = sorted(sorted(picked, key=lambda r: (-len(hits[r]),
+                                                          min(size[k] for k in hits[r]), r))
+                            [:MAX_CANDIDATES])
+        chosen.append((hits, picked))
+        union.update(picked)
+    if not union:
+        return out
     featurize = features_for(entity_type)
-    best: dict[int, tuple[float, Any, dict[str, Any]]] = {}
-    for rec in tx.match_records_by_id(tenant_id, entity_type, chosen):
-        if rec.entity_id == exclude_entity:
-            continue
-        other = featurize(flat_record(rec.attributes, rec.identifiers))
-        weight = scorer.weight(features, other)
-        held = best.get(rec.entity_id)
-        if held is None or weight > held[0]:
-            best[rec.entity_id] = (weight, rec, other)
-    ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
-    out: list[FuzzyMatch] = []
-    for entity_id, (weight, rec, other) in ranked:
-        out.append(FuzzyMatch(entity_id, rec.id, rec.source, rec.source_key,
-                              probability_of(weight), weight, sorted(hits[rec.id]),
-                              (scorer, features, other)))
+    candidates = {rec.id: (rec, featurize(flat_record(rec.attributes, rec.identifiers)))
+                  for rec in tx.match_records_by_id(tenant_id, entity_type, union)}
+    for i, ((features, _), (hits, picked)) in enumerate(zip(items, chosen, strict=True)):
+        best: dict[int, tuple[float, Any, dict[str, Any]]] = {}
+        for rid in picked:  # in id order: the first of equal weights wins
+            found_rec = candidates.get(rid)
+            if found_rec is None or found_rec[0].entity_id == exclude_entity:
+                continue
+            rec, other = found_rec
+            weight = scorer.weight(features, other)
+            held = best.get(rec.entity_id)
+            if held is None or weight > held[0]:
+                best[rec.entity_id] = (weight, rec, other)
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
+        out[i] = [FuzzyMatch(entity_id, rec.id, rec.source, rec.source_key,
+                             probability_of(weight), weight, sorted(hits[rec.id]),
+                             (scorer, features, other))
+                  for entity_id, (weight, rec, other) in ranked]
     return out
 
 
@@ -371,5 +398,5 @@ def key_rows(tenant_id: int, entity_type: str, record_id: int, features: Feature
 
 
 __all__ = ["MODELS", "FuzzyDecision", "FuzzyMatch", "ModelCache", "Scorer", "decide",
-           "find_matches", "flat_record", "index_record", "key_model", "key_rows", "keys_of",
-           "tenant_model", "wants_fuzzy"]
+           "find_matches", "find_matches_many", "flat_record", "index_record", "key_model",
+           "key_rows", "keys_of", "tenant_model", "wants_fuzzy"]
