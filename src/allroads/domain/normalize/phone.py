@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
+from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumber, ValidationResult
 
 from allroads.domain.errors import InvalidIdentifier
 
@@ -160,7 +160,42 @@ def _parse_e164(e164: str) -> PhoneNumber:
 
 def phone_national_digits(e164: str) -> str:
     """The national significant number of an E.164 phone (``+14155552671`` → ``4155552671``)."""
+    value = e164.strip()
+    if _STRICT_E164.fullmatch(value):
+        split = _split_e164(value)
+        if split is not None:
+            return split[1]
     return str(phonenumbers.national_significant_number(_parse_e164(e164)))
+
+
+def _split_e164(value: str) -> tuple[str, str] | None:
+    """(country calling code, national significant number) of a strict E.164 string, read
+    without a full parse, or None when only a full parse can tell. libphonenumber takes the
+    country code as the first 1 to 3 digits that are one (country codes are prefix-free);
+    the rest is the national number, unless the country's national prefix for parsing
+    matches its start (then libphonenumber may strip or transform it: parse fully)."""
+    digits = value[1:]
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            rest = digits[size:]
+            known, prefix = _national_prefix(code)
+            if not known or (prefix is not None and prefix.match(rest)):
+                return None
+            return digits[:size], rest
+    return None
+
+
+@cache
+def _national_prefix(country_code: int) -> tuple[bool, re.Pattern[str] | None]:
+    """(whether the country code has metadata, its national prefix for parsing compiled or
+    None): what parse() would try to strip after the country code."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None:
+        return False, None
+    pattern = metadata.national_prefix_for_parsing
+    return True, (re.compile(pattern) if pattern else None)
 
 
 def is_repeated_digit_phone(e164: str) -> bool:
