@@ -382,6 +382,8 @@ def bench(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     print(f"## {backend}: loading {args.people:,} people", flush=True)
     url, loaded = load(backend, args)
     print(f"  {loaded}", flush=True)
+    if args.load_only:
+        return {"backend": backend, "load": loaded, "runs": []}
     key = api_key(url)
     server = start_server(url, args)
     runs: list[dict[str, Any]] = []
@@ -420,8 +422,10 @@ def bench(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                        "mix": {"matched_unchanged": 70, "changed_attribute": 10, "new": 20}},
         "load": loaded, "runs": runs, "profile": profile,
     }
-    out = HERE / "results" / f"identify_{backend}.json"
-    out.parent.mkdir(exist_ok=True)
+    out = args.out or HERE / "results" / f"identify_{backend}.json"
+    if out.suffix != ".json":  # a directory
+        out = out / f"identify_{backend}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"  wrote {out.relative_to(ROOT)}", flush=True)
     return result
@@ -535,6 +539,12 @@ def main() -> None:
                     help="start from the pristine copy kept by --keep instead of loading (on "
                     "SQLite data/fuzzy_<N>.pristine.db first when it exists: the same people "
                     "with their blocking keys, built by fuzzy_bench.py)")
+    ap.add_argument("--load-only", action="store_true",
+                    help="load (or copy, with --reuse) the database and stop: with --keep, "
+                    "builds the copy later runs --reuse")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="write the result here (a .json file, or a directory) instead of "
+                    "results/identify_<backend>.json (trial runs, repeats)")
     ap.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
                     help="no measuring: combine these results of one backend (repeats of "
                     "the same run) into results/identify_<backend>.json, with medians")
@@ -548,7 +558,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.combine:
         combined = combine(args.combine, args.baseline, args.note)
-        out = HERE / "results" / f"identify_{combined['backend']}.json"
+        out = args.out or HERE / "results" / f"identify_{combined['backend']}.json"
         out.write_text(json.dumps(combined, indent=2) + "\n")
         print(f"wrote {out.relative_to(ROOT)}")
         print(median_table([combined]))
@@ -564,8 +574,9 @@ def main() -> None:
         return
     results = [bench(b, args) for b in
                (("sqlite", "postgres") if args.db == "both" else (args.db,))]
-    print()
-    print(table(results))
+    if not args.load_only:
+        print()
+        print(table(results))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,10 @@ from allroads.api.errors import (
     install_error_handlers,
     problem_for,
 )
+from allroads.api.fast import PATH as FAST_PATH
+from allroads.api.fast import FastIdentify
 from allroads.api.routes import PROBLEMS, api_router, docs, health, matching
+from allroads.api.routes.identify import LEAN_SWITCH
 from allroads.batch.runner import MatchRunner
 from allroads.batch.runs import MatchRuns
 from allroads.ingest.runner import ImportRunner
@@ -108,6 +111,24 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
 
 
 class AllroadsAPI(FastAPI):
+    """FastAPI, with the common identify call served in front of its stack (api/fast.py)."""
+
+    _fast_identify: FastIdentify | bool | None = False  # False: not yet built
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == FAST_PATH \
+                and scope["method"] == "POST" and not scope["query_string"] \
+                and not scope.get("root_path") and not self.root_path \
+                and not self.dependency_overrides and getattr(self.state, LEAN_SWITCH, True):
+            fast = self._fast_identify
+            if fast is False:
+                fast = self._fast_identify = FastIdentify.build(self)
+            if isinstance(fast, FastIdentify):
+                scope["app"] = self
+                await fast(scope, receive, send, super().__call__)
+                return
+        await super().__call__(scope, receive, send)
+
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, with error responses under their real media type."""
         if self.openapi_schema is None:

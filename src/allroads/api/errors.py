@@ -29,10 +29,11 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from allroads.domain.errors import (
     AllroadsError,
@@ -326,7 +327,29 @@ async def _handle(request: Request, exc: Exception) -> Response:
                    hint="it is logged on the server; retry, and report it if it persists")
 
 
+async def handle_error(request: Request, exc: Exception, send: Send) -> None:
+    """Answer `exc` as the app's stack would, for a layer in front of it (api/fast.py):
+    the problem response of the handler below, and for an unexpected error (a 500)
+    re-raised after it is sent, as Starlette's ServerErrorMiddleware does (the server logs
+    it)."""
+    response = await _handle(request, exc)
+    await response(request.scope, request.receive, send)
+    if problem_for(request, exc) is None:
+        raise exc
+
+
+def handles_errors(app: FastAPI) -> bool:
+    """True when `app`'s exception handlers are the ones `install_error_handlers` set (and
+    FastAPI's own for websockets), nothing else."""
+    handlers = app.exception_handlers
+    return all(handlers.get(cls) is _handle for cls in _HANDLED) and all(
+        cls in _HANDLED or cls is WebSocketRequestValidationError for cls in handlers)
+
+
+_HANDLED: tuple[type[Exception], ...] = (AllroadsError, ApiError, RequestValidationError,
+                                         StarletteHTTPException, Exception)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    for exc_class in (AllroadsError, ApiError, RequestValidationError,
-                      StarletteHTTPException, Exception):
+    for exc_class in _HANDLED:
         app.add_exception_handler(exc_class, _handle)

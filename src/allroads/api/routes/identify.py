@@ -48,16 +48,14 @@ def router() -> APIRouter:
 
 async def identify(request: Request, principal: IngestKey, _idempotency: IdempotencyDep,
                    body: IdentifyIn) -> dict[str, Any]:
-    return await run_identify(request, principal, body)
+    return await run_identify(request.app.state.hub, principal, body)
 
 
-async def run_identify(request: Request, principal: Principal, body: IdentifyIn
-                       ) -> dict[str, Any]:
+async def run_identify(hub: Hub, principal: Principal, body: IdentifyIn) -> dict[str, Any]:
     # One thread-pool hop at most. Where reads are local (SQLite), a record sent again
     # unchanged, the common case, is answered right here from a read transaction; the
     # writer (which may wait for another writer) always runs in the thread pool, with the
     # request as already prepared (identifiers normalized) here.
-    hub: Hub = request.app.state.hub  # not HubDep: one dependency fewer to solve
     actor, req = principal.actor(), to_request(body)
     local = hub.store.dialect.local_reads
     result, prepared = hub.check_unchanged(actor, req) if local else (None, None)
@@ -121,7 +119,7 @@ class IdentifyRoute(IdempotentRoute):
             principal = await authenticate(request)
             principal.require(Role.INGEST)
             IdentifyRoute.served_lean += 1
-            view = await run_identify(request, principal, body)
+            view = await run_identify(request.app.state.hub, principal, body)
             content = await fastapi.routing.serialize_response(
                 field=response_field, response_content=view, dump_json=True)
             return Response(content=content, media_type="application/json")
