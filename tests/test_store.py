@@ -165,3 +165,28 @@ def test_match_candidates_keep_json_that_orjson_would_change(store: Store) -> No
     assert got["loyalty_no"] == "1234567890123456789012"
     if store.dialect.name == "sqlite":
         assert math.isnan(got["nan"]) and got["inf"] == float("inf")
+
+
+def test_a_savepoint_undoes_only_what_ran_inside_it(store: Store) -> None:
+    with store.write(bulk=True) as tx:
+        tenant = tx.create_tenant("t1", "T1", "US", NOW)
+        tx.add_source_if_missing(tenant.id, "kept", 10, NOW)
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.add_source_if_missing(tenant.id, "undone", 10, NOW)
+            with tx.savepoint():  # nested: released with the outer one's work
+                tx.add_source_if_missing(tenant.id, "undone_too", 10, NOW)
+            raise RuntimeError("the row failed")
+        with tx.savepoint():
+            tx.add_source_if_missing(tenant.id, "after", 10, NOW)
+    with store.read() as tx:
+        assert sorted(s.name for s in tx.sources(tenant.id)) == ["after", "kept"]
+
+
+def test_a_bulk_write_restores_the_checkpoint_interval(tmp_path: object) -> None:
+    s = Store(f"sqlite:///{tmp_path}/bulk.db")
+    s.migrate()
+    with s.write(bulk=True) as tx:
+        during = tx.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    with s.write() as tx:
+        after = tx.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    assert during == 16_000 and after == 1000

@@ -67,7 +67,7 @@ def commit_job(store: Store, actor: Actor, job: ImportRow, profile: ImportProfil
     state = Progress("commit", done, total)
     after = 0
     while True:
-        with store.write() as tx:
+        with store.write(bulk=True) as tx:
             rows = tx.staged_rows(job.id, after=after, limit=batch_size, statuses=["valid"])
             if not rows:
                 break

@@ -240,9 +240,28 @@ class BulkQueries(TxBase):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """Undo what runs inside if it raises, and keep the rest of the transaction."""
-        with self.conn.begin_nested():
+        """Undo what runs inside if it raises, and keep the rest of the transaction. On
+        SQLite the SAVEPOINT statements go to the driver (SQLAlchemy's nested transaction
+        cost more than the row an import commits inside it)."""
+        if self.dialect.name != "sqlite":
+            with self.conn.begin_nested():
+                yield
+            return
+        raw = self.conn.connection.driver_connection
+        depth = self.__dict__.get("_savepoints", 0) + 1
+        self.__dict__["_savepoints"] = depth
+        name = f"allroads_sp{depth}"
+        raw.execute(f"SAVEPOINT {name}").close()  # type: ignore[union-attr]
+        try:
             yield
+        except BaseException:
+            raw.execute(f"ROLLBACK TO {name}").close()  # type: ignore[union-attr]
+            raw.execute(f"RELEASE {name}").close()  # type: ignore[union-attr]
+            raise
+        else:
+            raw.execute(f"RELEASE {name}").close()  # type: ignore[union-attr]
+        finally:
+            self.__dict__["_savepoints"] = depth - 1
 
     # How rows reach the database (see the module docstring) --------------------------
     def _ts(self, value: dt.datetime) -> Any:

@@ -61,19 +61,34 @@ _IDENTIFIERS_RAW = sa.type_coerce(_rv.c.identifiers, sa.Text)
 # By primary key only: with the tenant and type in the WHERE clause as well, SQLite's planner
 # (after ANALYZE, one tenant) scans the tenant's records for ten ids or more. The tenant
 # and type are checked on the rows instead.
-_RECORDS_BY_ID = (
+_HEADS_BY_ID = (
     sa.select(records.c.id, records.c.source, records.c.source_key, records.c.entity_id,
-              entities.c.status, entities.c.merged_into, _ATTRIBUTES_RAW, _IDENTIFIERS_RAW,
-              records.c.tenant_id, records.c.entity_type)
+              entities.c.status, entities.c.merged_into, records.c.tenant_id,
+              records.c.entity_type, records.c.current_version, records.c.content_hash)
+    .join(entities, entities.c.id == records.c.entity_id)
+    .where(records.c.id.in_(bp("ids", expanding=True))))
+_CONTENTS_BY_ID = (
+    sa.select(records.c.id, _ATTRIBUTES_RAW, _IDENTIFIERS_RAW)
     .join(_rv, sa.and_(_rv.c.record_id == records.c.id,
                        _rv.c.version == records.c.current_version))
-    .join(entities, entities.c.id == records.c.entity_id)
     .where(records.c.id.in_(bp("ids", expanding=True))))
 _SETTINGS_VERSION = sa.select(match_settings.c.updated_at).where(
     match_settings.c.tenant_id == bp("tenant_id"),
     match_settings.c.entity_type == bp("entity_type"))
 _ENTITY_HOPS = sa.select(entities.c.id, entities.c.status, entities.c.merged_into).where(
     entities.c.id.in_(bp("ids", expanding=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordHead:
+    """A live record's place (the entity it is in now) and which version it is at."""
+
+    id: int
+    source: str
+    source_key: str
+    entity_id: int
+    version: int
+    content_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,21 +198,37 @@ class MatchKeyQueries(TxBase):
         """These records of this tenant and type with their current version's attributes
         and identifiers, and the entity each is in now (followed through merges to the
         active survivor); records whose entity is deleted are left out. In id order."""
+        heads = self.match_record_heads(tenant_id, entity_type, record_ids)
+        contents = self.match_record_contents([h.id for h in heads])
+        return [MatchRecord(h.id, h.source, h.source_key, h.entity_id, *contents[h.id])
+                for h in heads if h.id in contents]
+
+    def match_record_heads(self, tenant_id: int, entity_type: str, record_ids: Iterable[int]
+                           ) -> list[RecordHead]:
+        """`match_records_by_id` without the contents: each record's current version and
+        content hash instead (what a cache of the records' features is keyed by)."""
         wanted = sorted(set(record_ids))
-        if not wanted:
-            return []
         rows: list[Sequence[Any]] = []
         for start in range(0, len(wanted), 500):
-            rows.extend(r for r in self._rows(_RECORDS_BY_ID, {"ids": wanted[start:start + 500]})
-                        if int(r[8]) == tenant_id and r[9] == entity_type)
+            rows.extend(r for r in self._rows(_HEADS_BY_ID, {"ids": wanted[start:start + 500]})
+                        if int(r[6]) == tenant_id and r[7] == entity_type)
         rows.sort(key=lambda r: int(r[0]))
         current = self._survivors_of({int(r[3]): (str(r[4]), r[5]) for r in rows})
-        out: list[MatchRecord] = []
-        for rid, source, key, entity_id, _status, _into, attributes, identifiers, *_ in rows:
+        out: list[RecordHead] = []
+        for rid, source, key, entity_id, _status, _into, _t, _e, version, digest in rows:
             now = current.get(int(entity_id))
             if now is not None:
-                out.append(MatchRecord(int(rid), source, key, now, _json_object(attributes),
-                                       _json_object(identifiers)))
+                out.append(RecordHead(int(rid), source, key, now, int(version), str(digest)))
+        return out
+
+    def match_record_contents(self, record_ids: Sequence[int]
+                              ) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+        """Each record's current attributes and identifiers."""
+        out: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for start in range(0, len(record_ids), 500):
+            for rid, attributes, identifiers in self._rows(
+                    _CONTENTS_BY_ID, {"ids": list(record_ids[start:start + 500])}):
+                out[int(rid)] = (_json_object(attributes), _json_object(identifiers))
         return out
 
     def _survivors_of(self, known: dict[int, tuple[str, Any]]) -> dict[int, int]:

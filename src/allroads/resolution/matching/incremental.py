@@ -40,6 +40,7 @@ from allroads.resolution.matching.model import (
 )
 from allroads.resolution.matching.people import person_features, person_model
 from allroads.store import Tx
+from allroads.store.match_keys import RecordHead
 
 FeatureFunction = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -276,6 +277,48 @@ def tenant_model(tx: Tx, tenant_id: int, entity_type: str) -> MatchModel:
     return model
 
 
+# Candidates' features ----------------------------------------------------------------------
+class FeatureCache:
+    """The features of stored records, keyed by (record id, version, content hash): a
+    version never changes, so neither do its features. The same stored people come back as
+    candidates again and again (common names share blocking keys); reading a record's
+    version and turning it into features cost more than scoring it. When full (`size`
+    entries) the cache starts again empty."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._entries: dict[tuple[int, int, str], dict[str, Any]] = {}
+
+    def read(self, tx: Tx, tenant_id: int, entity_type: str, record_ids: Iterable[int]
+             ) -> dict[int, tuple[RecordHead, dict[str, Any]]]:
+        """These live records (the entity each is in now) with their features; records
+        whose entity is deleted are left out."""
+        heads = tx.match_record_heads(tenant_id, entity_type, record_ids)
+        entries = self._entries
+        out: dict[int, tuple[RecordHead, dict[str, Any]]] = {}
+        missing: list[RecordHead] = []
+        for head in heads:
+            features = entries.get((head.id, head.version, head.content_hash))
+            if features is None:
+                missing.append(head)
+            else:
+                out[head.id] = (head, features)
+        if missing:
+            featurize = features_for(entity_type)
+            contents = tx.match_record_contents([h.id for h in missing])
+            if len(entries) + len(missing) > self.size:
+                entries.clear()
+            for head in missing:
+                if head.id in contents:
+                    features = featurize(flat_record(*contents[head.id]))
+                    entries[(head.id, head.version, head.content_hash)] = features
+                    out[head.id] = (head, features)
+        return out
+
+
+FEATURES = FeatureCache()
+
+
 # Finding matches -----------------------------------------------------------------------------
 def find_matches(tx: Tx, tenant_id: int, entity_type: str, features: Features,
                  model: MatchModel | Scorer, *, exclude_entity: int | None = None,
@@ -327,9 +370,7 @@ def find_matches_many(tx: Tx, tenant_id: int, entity_type: str,
         union.update(picked)
     if not union:
         return out
-    featurize = features_for(entity_type)
-    candidates = {rec.id: (rec, featurize(flat_record(rec.attributes, rec.identifiers)))
-                  for rec in tx.match_records_by_id(tenant_id, entity_type, union)}
+    candidates = FEATURES.read(tx, tenant_id, entity_type, union)
     for i, ((features, _), (hits, picked)) in enumerate(zip(items, chosen, strict=True)):
         best: dict[int, tuple[float, Any, dict[str, Any]]] = {}
         for rid in picked:  # in id order: the first of equal weights wins
