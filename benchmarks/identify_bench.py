@@ -35,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from loadgen import parse_mix
 from people import body, request
 from pgdb import DEFAULT_PG_URL, fresh_pg_database, pg_exists, server_settings
 
@@ -42,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 PG_DB = "allroads_bench"
+DEFAULT_MIX = (70, 10, 20)  # percent: matched unchanged, changed attribute, new people
 
 
 def people(n: int) -> Iterator[Any]:
@@ -182,7 +184,9 @@ def api_key(url: str) -> str:
 def start_server(url: str, args: argparse.Namespace) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "serve.py"), "--database-url", url, "--port",
-         str(args.port), "--workers", str(args.workers), "--pool-size", str(args.pool_size)],
+         str(args.port), "--workers", str(args.workers), "--pool-size", str(args.pool_size),
+         *(["--http", args.http] if getattr(args, "http", "allroads") != "allroads" else []),
+         *(["--src", str(args.server_src)] if getattr(args, "server_src", None) else [])],
         start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -237,6 +241,8 @@ def run_loadgen(args: argparse.Namespace, key: str, mode: str, run_id: int,
         cmd += ["--pg-db", PG_DB]
     if mode == "closed":
         cmd += ["--requests", str(args.closed_requests)]
+    if args.mix != DEFAULT_MIX:
+        cmd += ["--mix", ",".join(map(str, args.mix))]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, check=False)
     if done.returncode != 0:
         raise SystemExit(f"the load generator failed ({done.returncode})")
@@ -272,22 +278,26 @@ def machine(packages: tuple[str, ...] = SERVER_PACKAGES) -> dict[str, Any]:
     return info
 
 
-def git_commit() -> str | None:
+def git_commit(src: Path | None = None) -> str | None:
     """The checked-out commit, read from .git (no git command needed; a `git worktree`
-    too, whose .git is a file naming its own directory)."""
-    head = ROOT / ".git" / "HEAD"
+    too, whose .git is a file naming its own directory): of this checkout, or of the one
+    whose src/ is `src`."""
+    root = src.resolve().parent if src is not None else ROOT
+    gitdir = common = root / ".git"
     try:
-        if (ROOT / ".git").is_file():
-            gitdir = (ROOT / ".git").read_text().split(":", 1)[1].strip()
-            head = Path(gitdir) / "HEAD"
-        ref = head.read_text().strip()
+        if gitdir.is_file():
+            gitdir = Path(gitdir.read_text().split(":", 1)[1].strip())
+            common_file = gitdir / "commondir"
+            common = ((gitdir / common_file.read_text().strip()).resolve()
+                      if common_file.exists() else gitdir)
+        ref = (gitdir / "HEAD").read_text().strip()
         if not ref.startswith("ref: "):
             return ref
         name = ref[5:]
-        path = ROOT / ".git" / name
-        if path.exists():
-            return path.read_text().strip()
-        for line in (ROOT / ".git" / "packed-refs").read_text().splitlines():
+        for where in (gitdir, common):
+            if (where / name).exists():
+                return (where / name).read_text().strip()
+        for line in (common / "packed-refs").read_text().splitlines():
             if line.endswith(" " + name):
                 return line.split()[0]
     except OSError:
@@ -412,14 +422,16 @@ def bench(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         stop_server(server)
     result = {
         "backend": backend, "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": git_commit(), "machine": machine(),
+        "git_commit": git_commit(args.server_src), "machine": machine(),
         "database": server_settings(url) if backend == "postgres" else {
             "journal_mode": "wal", "synchronous": "NORMAL"},
         "parameters": {"people": args.people, "rate": args.rate, "duration_s": args.duration,
                        "closed_duration_s": args.closed_duration, "warmup_s": args.warmup,
                        "connections": args.connections, "server_workers": args.workers,
+                       "http": args.http,
                        "pool_size": args.pool_size, "sustainable_fraction": args.sustainable,
-                       "mix": {"matched_unchanged": 70, "changed_attribute": 10, "new": 20}},
+                       "mix": dict(zip(("matched_unchanged", "changed_attribute", "new"),
+                                       args.mix, strict=True))},
         "load": loaded, "runs": runs, "profile": profile,
     }
     out = args.out or HERE / "results" / f"identify_{backend}.json"
@@ -524,6 +536,14 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--pool-size", type=int, default=8)
+    ap.add_argument("--http", default="allroads", choices=("allroads", "httptools", "h11"),
+                    help="the server's HTTP protocol (serve.py --http): allroads' (a response "
+                    "written at once) or uvicorn's own")
+    ap.add_argument("--server-src", type=Path, default=None,
+                    help="serve the allroads package in this directory (a baseline worktree's "
+                    "src/) with this harness; its commit is the result's git_commit")
+    ap.add_argument("--mix", type=parse_mix, default=DEFAULT_MIX,
+                    help="percent of matched unchanged, changed and new people (70,10,20)")
     ap.add_argument("--batch-size", type=int, default=5000, help="bulk_seed batch size")
     ap.add_argument("--load-workers", type=int, default=1,
                     help="processes normalizing upcoming batches while loading (0: none)")

@@ -39,16 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cpu
 from people import body, changed
 
-MIX = (("matched", 70), ("changed", 10), ("new", 20))
 NEW_BASE = 10_000_000  # new people of run r: NEW_BASE * (r + 1) + n, never loaded
 MAX_CONNECTIONS = 512
 _ACTION = re.compile(rb'"action":\s*"([a-z]+)"')
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
 
-def build(people: int, count: int, run_id: int, seed: int, host: str, key: str
-          ) -> list[tuple[str, bytes]]:
-    """`count` requests of the mix, as (kind, bytes on the wire)."""
+def build(people: int, count: int, run_id: int, seed: int, host: str, key: str,
+          mix: tuple[int, int, int] = (70, 10, 20)) -> list[tuple[str, bytes]]:
+    """`count` requests of the mix (percent matched unchanged, changed, new), as (kind,
+    bytes on the wire)."""
     rng = random.Random(f"{seed}:{run_id}")
     hot = max(1, int(people * 0.8))
     head = (f"POST /api/v1/identify HTTP/1.1\r\nHost: {host}\r\n"
@@ -58,9 +58,9 @@ def build(people: int, count: int, run_id: int, seed: int, host: str, key: str
     n_new = 0
     for n in range(count):
         pick = rng.randrange(100)
-        if pick < MIX[0][1]:
+        if pick < mix[0]:
             kind, doc = "matched", body(rng.randrange(hot))
-        elif pick < MIX[0][1] + MIX[1][1] and people > hot:
+        elif pick < mix[0] + mix[1] and people > hot:
             kind, doc = "changed", changed(rng.randrange(hot, people), run_id * 10_000_000 + n)
         else:
             kind, doc = "new", body(NEW_BASE * (run_id + 1) + n_new)
@@ -293,6 +293,15 @@ def summary(args: argparse.Namespace, gen: Generator, elapsed: float, built: flo
     }
 
 
+def parse_mix(text: str) -> tuple[int, int, int]:
+    """"70,10,20" -> (70, 10, 20): percent matched unchanged, changed, new (sum 100)."""
+    parts = tuple(int(p) for p in text.split(","))
+    if len(parts) != 3 or sum(parts) != 100 or min(parts) < 0:
+        raise argparse.ArgumentTypeError(f"--mix takes three percentages that add up to 100 "
+                                         f"(matched,changed,new), e.g. 70,10,20; got {text!r}")
+    return parts[0], parts[1], parts[2]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -307,6 +316,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=0,
                     help="requests to build (default: enough for the run; closed loop reuses "
                     "them round robin if it outruns them)")
+    ap.add_argument("--mix", type=parse_mix, default=(70, 10, 20),
+                    help="percent of matched unchanged, changed and new people (70,10,20)")
     ap.add_argument("--run-id", type=int, default=0)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--server-pid", type=int, help="count this process and its children's "
@@ -323,7 +334,7 @@ def main() -> None:
                               if args.mode == "open" else 60_000)
     t0 = time.perf_counter()
     reqs = build(args.people, count, args.run_id, args.seed,
-                 f"{args.host}:{args.port}", args.key)
+                 f"{args.host}:{args.port}", args.key, args.mix)
     built = time.perf_counter() - t0
     gen = Generator(args.host, args.port, args.server_pid, args.pg_db)
     if args.mode == "open":

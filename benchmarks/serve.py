@@ -11,15 +11,20 @@ module in each worker and calls `app()`, which reads the settings from the envir
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# The package served: this checkout's, or with --src another's (a baseline worktree), in
+# uvicorn's worker processes too (they import this module again, with no arguments).
+if "--src" in sys.argv[1:-1]:
+    os.environ["ALLROADS_BENCH_SRC"] = str(Path(sys.argv[sys.argv.index("--src") + 1])
+                                           .resolve())
+SRC = Path(os.environ.get("ALLROADS_BENCH_SRC") or Path(__file__).resolve().parents[1] / "src")
+sys.path.insert(0, str(SRC))
 
-from allroads.settings import Settings
+from allroads.settings import Settings  # noqa: E402
 
 
 def app() -> Any:
@@ -36,16 +41,29 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--pool-size", type=int, default=8)
+    ap.add_argument("--src", type=Path, default=SRC,
+                    help="the directory holding the allroads package to serve (default: this "
+                    "checkout's src/; a baseline worktree's to measure older code with this "
+                    "harness)")
+    ap.add_argument("--http", default="allroads", choices=("allroads", "httptools", "h11"),
+                    help="allroads: the protocol `allroads serve` uses (uvicorn's httptools, "
+                    "a response written at once: allroads.api.serving); or uvicorn's own")
     args = ap.parse_args()
     os.environ["ALLROADS_DATABASE_URL"] = args.database_url
     os.environ["ALLROADS_POOL_SIZE"] = str(args.pool_size)
     import uvicorn
 
+    try:
+        from allroads.api.serving import uvicorn_options
+    except ImportError:  # older code (--src): uvicorn's own httptools protocol
+        options: dict[str, Any] = {"http": "httptools", "loop": "uvloop"}
+    else:
+        options = uvicorn_options()
+    if args.http != "allroads":
+        options["http"] = args.http
     uvicorn.run("serve:app", factory=True, app_dir=str(Path(__file__).resolve().parent),
-                host=args.host, port=args.port, workers=args.workers,
-                http="httptools" if importlib.util.find_spec("httptools") else "h11",
-                loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-                access_log=False, log_level="warning", lifespan="on")
+                host=args.host, port=args.port, workers=args.workers, access_log=False,
+                log_level="warning", lifespan="on", **options)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,12 @@ def run(config: Settings, *, hub: Hub | None = None) -> None:
              "seeds without serving")
     import uvicorn
 
+    from allroads.api.serving import uvicorn_options
+
     app = create_app(config, hub=hub) if hub is not None else create_app(config)
     url = base_url(config)
     console.print(f"[bold green]Allroads[/] serving [bold]{url}[/]  "
                   f"(API docs: {url}/docs, API: {url}{API_PREFIX})")
     console.print("[dim]Press Ctrl+C to stop.[/]")
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info")
+    # uvicorn's httptools protocol with each response written at once (api/serving.py).
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info", **uvicorn_options())
