@@ -91,3 +91,50 @@ def test_national_digits_fast_path_on_every_region_example() -> None:
     assert checked > 1000  # the fast path is taken for most of them
     # a national prefix after the country code (+7 8...): parsed fully, never guessed
     assert phone_module._split_e164("+78123456789") is None
+
+
+def _parse_by_library(raw: str, region: str | None) -> tuple[str | None, str, str]:
+    """`phone._parse` as it was before the plain-number path: always a full parse."""
+    result = phone_module._attempt(raw, region)
+    if result[0] is None:
+        match = phone_module._LEADING_00.match(raw)
+        if match is not None:
+            result = phone_module._attempt(f"{match.group(1)}+{raw[match.end():]}", None)
+    return result
+
+
+_REGIONS = ["US", "CA", "DE", "GB", "IN", "FR", "BR", "AR", "MX", "RU", "IT", "JP", "AU", None]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.from_regex(r"[ (]*\+?[0-9 ().\-]{1,20}", fullmatch=True), st.sampled_from(_REGIONS))
+def test_plain_numbers_parse_as_libphonenumber_parses_them(raw: str, region: str | None
+                                                           ) -> None:
+    phone_module._parse.cache_clear()
+    assert phone_module._parse(raw, region) == _parse_by_library(raw, region)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)), st.integers(0, 11),
+       st.sampled_from(["{n}", "+{cc} {n}", "00{cc} {n}", "(+{cc}) {n}", "(00) {cc}-{n}",
+                        "{cc} {n}", "0{n}", "1-{n}"]),
+       st.sampled_from(_REGIONS), st.integers(0, 9999))
+def test_written_example_numbers_parse_as_libphonenumber_parses_them(
+        home: str, kind: int, form: str, region: str | None, tail: int) -> None:
+    example = phonenumbers.example_number_for_type(home, kind)
+    if example is None:
+        return
+    national = phonenumbers.national_significant_number(example)
+    national = national[:-4] + f"{tail:04d}" if len(national) > 6 else national
+    raw = form.format(n=national, cc=example.country_code)
+    phone_module._parse.cache_clear()
+    assert phone_module._parse(raw, region) == _parse_by_library(raw, region)
+
+
+def test_the_plain_number_path_is_taken_for_common_spellings() -> None:
+    for raw in ("+14155552671", "(415) 555-2671", "415.555.2671", "+1 (415) 555-2671",
+                "001 415 555 2671", "(+49) 152 6999 1630", "0049 151 89722813"):
+        region = "US"
+        phone_module._parse.cache_clear()
+        assert phone_module._parse(raw, region) == _parse_by_library(raw, region)
+        assert phone_module._plain_number(raw, region) is not None or raw.startswith("00")

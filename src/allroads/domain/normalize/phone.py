@@ -106,16 +106,92 @@ def _parse(raw: str, region: str | None) -> tuple[str | None, str, str]:
     """Cached full parse. Failures are cached too, as (None, reason, hint)."""
     if len(raw) > 250:
         return None, "too long to be a phone number", _HINT_E164
-    result = _attempt(raw, region)
-    if result[0] is None:
+    result = _quick_attempt(raw, region)
+    if result is None or result[0] is None:
         match = _LEADING_00.match(raw)
         if match is not None:
             # Whether or not the retry succeeds, its reason is the informative one: the caller
             # evidently meant an international number.
-            result = _attempt(f"{match.group(1)}+{raw[match.end() :]}", None)
+            retry = f"{match.group(1)}+{raw[match.end() :]}"
+            result = _quick_attempt(retry, None) or _attempt(retry, None)
+        elif result is None:
+            result = _attempt(raw, region)
     if result[0] is not None:
         _remember(result[0])
     return result
+
+
+def _quick_attempt(text: str, region: str | None) -> tuple[str | None, str, str] | None:
+    """What `_attempt` gives for a plainly written number, mostly without its parse: the
+    valid number's E.164 form; None when the number is invalid (only `_attempt` words the
+    reason) or not plain (`_attempt` has it all)."""
+    plain = _plain_number(text, region)
+    if plain is None:
+        return _attempt(text, region)
+    number, e164 = plain
+    return (e164, "", "") if phonenumbers.is_valid_number(number) else None
+
+
+# A number written with digits, spaces, dashes, dots and brackets only, "+" before its first
+# digit if at all: libphonenumber reads it as its digits (the punctuation is dropped; nothing
+# can be an extension, a letter or a second number), so what parse() builds from it is
+# decided by (plus sign, digits) and the region.
+_PLAIN_NUMBER = re.compile(r"[ (]*\+?[0-9 ().\-]+")
+_NON_DIGITS = re.compile(r"[^0-9]+")
+
+
+def _plain_number(raw: str, region: str | None) -> tuple[PhoneNumber, str] | None:
+    """The number object parse() builds from a plainly written number, and its E.164 form,
+    without parsing; None when the text is not plain or only parse() can tell. With "+": a
+    country code and a national number no national prefix could be stripped from. Without:
+    the region's country code and the digits, when they start with neither the region's
+    international prefix, nor its country code, nor its national prefix."""
+    if not _PLAIN_NUMBER.fullmatch(raw):
+        return None
+    digits = _NON_DIGITS.sub("", raw)
+    if "+" in raw:
+        if not 8 <= len(digits) <= 15 or digits[0] == "0":
+            return None
+        split = _split_e164("+" + digits)
+        if split is None:
+            return None
+        code, national = split
+    else:
+        if region is None or not 2 <= len(digits) <= _MAX_NATIONAL_DIGITS:
+            return None
+        home = _home(region)
+        if home is None:
+            return None
+        code, international_prefix, national_prefix = home
+        if digits.startswith(code) or (international_prefix is not None and
+                                       international_prefix.match(digits)) or (
+                national_prefix is not None and national_prefix.match(digits)):
+            return None
+        national = digits
+    number = PhoneNumber(country_code=int(code), national_number=int(national))
+    if len(national) > 1 and national[0] == "0":  # leading zeros kept as parse() keeps them
+        number.italian_leading_zero = True
+        zeros = 1
+        while zeros < len(national) - 1 and national[zeros] == "0":
+            zeros += 1
+        if zeros != 1:
+            number.number_of_leading_zeros = zeros
+    return number, f"+{code}{national}"
+
+
+_MAX_NATIONAL_DIGITS = 17  # libphonenumber's longest national significant number
+
+
+@cache
+def _home(region: str) -> tuple[str, re.Pattern[str] | None, re.Pattern[str] | None] | None:
+    """(country code, international prefix, national prefix for parsing) of a region, the
+    patterns compiled; None when libphonenumber has no metadata for it."""
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+    if metadata is None or not metadata.country_code:
+        return None
+    idd, national = metadata.international_prefix, metadata.national_prefix_for_parsing
+    return (str(metadata.country_code), re.compile(idd) if idd else None,
+            re.compile(national) if national else None)
 
 
 def _normalize_region(region: str | None, raw: str) -> str | None:
