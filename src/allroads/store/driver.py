@@ -16,11 +16,15 @@ lost connections (invalidate, reconnect) the API relies on.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Converter = Callable[[Any], Any] | None
@@ -121,9 +125,18 @@ class DriverStatement:
             raise sa.exc.DBAPIError.instance(self.sql, params, exc, self._error) from exc
 
     def scalar(self, engine: sa.Engine, values: Mapping[str, Any]) -> Any:
-        """The first column of the first row (None without one), read on a pooled
-        connection outside any transaction: for one statement, which sees one consistent
-        state by itself."""
+        """The first column of the first row (None without one), read outside any
+        transaction: for one statement, which sees one consistent state by itself. On the
+        engine's kept reader connection when this thread owns it, else on a pooled one."""
+        kept = _kept_reader(engine)
+        conn = kept.connection()
+        if conn is not None:
+            try:
+                row = self.first(conn.driver_connection, values)
+            except BaseException:
+                kept.drop()
+                raise
+            return row[0] if row else None
         conn = engine.raw_connection()
         try:
             row = self.first(conn.driver_connection, values)
@@ -155,6 +168,69 @@ def _last_value_kept(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return out
 
     return convert_kept
+
+
+class KeptReader:
+    """One pooled connection kept checked out for the first thread that reads with
+    `DriverStatement.scalar` (in the server: the event loop, which answers identify's
+    common case with one such read): a pool checkout and check-in cost several times the
+    indexed look-up itself. Any other thread checks a connection out as usual, so at most
+    one connection of the pool is kept. Given back when a statement on it fails (the next
+    read takes a fresh one) and when the engine is disposed (`Store.close`).
+
+    Safe on SQLite only: its connections hold no transaction between statements (the
+    driver's autocommit mode; `BEGIN` is emitted explicitly), so a kept idle connection
+    pins no snapshot of the WAL."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = weakref.ref(engine)  # kept readers are looked up by engine, weakly
+        self._owner: int | None = None
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def connection(self) -> Any:
+        """The kept connection if this thread owns it (taking ownership when nobody does),
+        else None."""
+        me = threading.get_ident()
+        owner = self._owner
+        if owner == me and self._conn is not None:
+            return self._conn
+        if owner is not None and owner != me:
+            return None
+        with self._lock:
+            if self._owner not in (None, me):
+                return None
+            if self._conn is None:
+                engine = self._engine()
+                if engine is None:
+                    return None
+                self._conn = engine.raw_connection()
+            self._owner = me
+            return self._conn
+
+    def drop(self) -> None:
+        """Give the connection back: invalidated (a statement on it failed, or the engine
+        is disposed: closed rather than pooled)."""
+        with self._lock:
+            conn, self._conn, self._owner = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already closed with its pool
+                conn.invalidate()
+
+
+_kept_readers: weakref.WeakKeyDictionary[sa.Engine, KeptReader] = weakref.WeakKeyDictionary()
+_kept_lock = threading.Lock()
+
+
+def _kept_reader(engine: sa.Engine) -> KeptReader:
+    kept = _kept_readers.get(engine)
+    if kept is None:
+        with _kept_lock:
+            kept = _kept_readers.get(engine)
+            if kept is None:
+                kept = _kept_readers[engine] = KeptReader(engine)
+                event.listen(engine, "engine_disposed", lambda _engine: kept.drop())
+    return kept
 
 
 class DriverStatements:
