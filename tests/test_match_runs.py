@@ -309,7 +309,7 @@ def test_store_queues_a_pair_once_and_never_a_pair_kept_apart(
     with store.read() as tx:
         rows = {e: tx.entity_by_public_id(actor.tenant_id, e) for e in ids if e}
         recs = {e: tx.records_of([r.id])[0].id for e, r in rows.items() if r}
-    a, b, c = (rows[e].id for e in ids if e and rows[e])
+    a, b, c = (r.id for e in ids if e and (r := rows[e]) is not None)
     ra, rb, rc = (recs[e] for e in ids if e)
 
     def new(pid: str, x: int, y: int, rx: int, ry: int) -> NewCandidate:

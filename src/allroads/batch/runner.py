@@ -2,9 +2,10 @@
 worker thread executes it while clients poll the run for its step and progress.
 
     runner = MatchRunner(runs, workers=1)
-    runner.start()
+    runner.start()                                    # also clears up after stopped processes
     view = runner.submit(actor, "person", "duckdb")   # queued (a Conflict if one of this
-                                                      # tenant and type is queued or running)
+                                                      # tenant and type is queued or running,
+                                                      # here or in another process)
     runner.state(view["id"])                          # {"state": "queued" | "running"} | None
     runner.wait_idle()                                # tests
     runner.stop()
@@ -19,6 +20,13 @@ what it merged before stays merged, each merge complete and undoable; the review
 written in one transaction at the end, so it is all there or not at all), and ends the runs
 still waiting in the queue the same way, so no run is left `queued` or `running` with no
 worker behind it.
+
+A process that dies cannot do that; its runs stop getting heartbeats (``MatchRuns``). When
+a runner starts, and every `poll_seconds` (``POLL_SECONDS``) after, it calls
+``MatchRuns.recover``: a run left `running` whose heartbeat is older than
+``STALE_SECONDS`` is ended as failed ("interrupted: the process running it stopped (last
+heartbeat ...); start a new run"), and a run left `queued` that no process holds is queued
+here and executed like one submitted here.
 """
 
 from __future__ import annotations
@@ -29,13 +37,18 @@ import threading
 import time
 from typing import Any
 
-from allroads.batch.runs import MatchRuns
+from allroads.batch.runs import HEARTBEAT_SECONDS, STALE_SECONDS, MatchRuns
 from allroads.domain.errors import AllroadsError, Conflict
 from allroads.domain.types import Actor
 
 log = logging.getLogger("allroads.matching")
 
 INTERRUPTED = "the server stopped during the run; start a new run"
+# How often a started runner looks for runs that stopped processes left (MatchRuns.recover).
+POLL_SECONDS = 30.0
+
+__all__ = ["HEARTBEAT_SECONDS", "INTERRUPTED", "POLL_SECONDS", "STALE_SECONDS", "Interrupted",
+           "MatchRunner"]
 
 
 class Interrupted(Exception):
@@ -46,11 +59,13 @@ class Interrupted(Exception):
 
 
 class MatchRunner:
-    def __init__(self, runs: MatchRuns, workers: int = 1) -> None:
+    def __init__(self, runs: MatchRuns, workers: int = 1, *,
+                 poll_seconds: float = POLL_SECONDS) -> None:
         if workers < 0:
             raise ValueError("workers must be 0 (synchronous) or more")
         self.runs = runs
         self.workers = workers
+        self.poll_seconds = poll_seconds
         self._queue: queue.Queue[str | None] = queue.Queue()
         # public id -> (tenant id, entity type, "queued" | "running")
         self._active: dict[str, tuple[int, str, str]] = {}
@@ -64,17 +79,42 @@ class MatchRunner:
         return any(t.is_alive() for t in self._threads)
 
     def start(self) -> None:
-        """Start the workers; starting a started runner does nothing."""
+        """Start the workers (and the poll), and clear up after processes that stopped
+        (``recover``); starting a started runner does nothing."""
         with self._lock:
             self._stopping.clear()
-            if self.running or self.workers == 0:
+            if self.running:
                 return
-            self._queue = queue.Queue()
-            self._threads = [threading.Thread(target=self._work, daemon=True,
-                                              name=f"allroads-match-{n}")
-                             for n in range(self.workers)]
-            for thread in self._threads:
-                thread.start()
+            if self.workers > 0:
+                self._queue = queue.Queue()
+                self._threads = [threading.Thread(target=self._work, daemon=True,
+                                                  name=f"allroads-match-{n}")
+                                 for n in range(self.workers)]
+                if self.poll_seconds > 0:
+                    self._threads.append(threading.Thread(target=self._poll, daemon=True,
+                                                          name="allroads-match-poll"))
+                for thread in self._threads:
+                    thread.start()
+        self.recover()
+
+    def recover(self) -> int:
+        """End the runs stopped processes left running, and queue here the queued runs no
+        process holds (``MatchRuns.recover``); how many were queued."""
+        if self._stopping.is_set():
+            return 0
+        try:
+            _ended, taken = self.runs.recover()
+        except AllroadsError as exc:
+            log.warning("match runner: could not look for runs stopped processes left: %s",
+                        exc.message)
+            return 0
+        for run in taken:
+            log.info("match run %s: queued by a process that stopped; running it here",
+                     run.public_id)
+            with self._lock:
+                self._active[run.public_id] = (run.tenant_id, run.entity_type, "queued")
+            self._dispatch(run.public_id)
+        return len(taken)
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Interrupt the running runs and end the queued ones (both as failed); True if
@@ -112,12 +152,9 @@ class MatchRunner:
                                "start another")
             view = self.runs.start(actor, entity_type, engine)
             self._active[view["id"]] = (actor.tenant_id, entity_type, "queued")
+        self._dispatch(view["id"])
         if self.workers == 0:
-            self._execute(view["id"])
             return self.runs.get(actor, view["id"])
-        if not self.running and not self._stopping.is_set():
-            self.start()  # an app whose lifespan did not run (a TestClient without `with`)
-        self._queue.put(view["id"])
         return view
 
     def state(self, public_id: str) -> dict[str, str] | None:
@@ -144,6 +181,19 @@ class MatchRunner:
         return True
 
     # Inside -------------------------------------------------------------------------------
+    def _dispatch(self, public_id: str) -> None:
+        """Execute a run held in `_active` now (workers=0), or queue it for the workers."""
+        if self.workers == 0:
+            self._execute(public_id)
+            return
+        if not self.running and not self._stopping.is_set():
+            self.start()  # an app whose lifespan did not run (a TestClient without `with`)
+        self._queue.put(public_id)
+
+    def _poll(self) -> None:
+        while not self._stopping.wait(self.poll_seconds):
+            self.recover()
+
     def _work(self) -> None:
         while True:
             public_id = self._queue.get()

@@ -22,12 +22,26 @@ transaction: a failure part way leaves the merges made so far (each complete, ea
 changelog and undoable with its merge id; their evidence names the run) and marks the run
 failed; the parameters and the review candidates are written after the merges, in one
 transaction, so they are either all there or none.
+
+Runs and processes: the process that queues or executes a run holds it and writes its
+heartbeat every ``HEARTBEAT_SECONDS`` (a thread, while it holds any run; the progress
+reports write it too). A tenant has at most one run in progress (queued, or running) per
+type across every process on the database: ``start`` is a Conflict naming it while its
+heartbeat is fresh. A run whose heartbeat is older than ``STALE_SECONDS`` was left by a
+process that stopped (a crash, a kill): ``recover`` (each runner's start, then its poll)
+ends such a running run as failed ("interrupted: the process running it stopped ...") and
+takes over such a queued run, to execute it here; ``start`` ends one of its own tenant and
+type before it queues the new run. A process whose run another ended meanwhile (its
+heartbeat could not be written for STALE_SECONDS) stops it at its next progress report and
+leaves the run as the other process ended it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -55,6 +69,15 @@ from allroads.store.matching import (
 
 Progress = Callable[[str, float], None]
 
+log = logging.getLogger("allroads.matching")
+
+# The process holding a run in progress writes its heartbeat this often; a run whose
+# heartbeat is older than STALE_SECONDS was left by a process that stopped. Stale is 12
+# heartbeats: a busy database or a long transaction delays a heartbeat, it does not make
+# the run look abandoned.
+HEARTBEAT_SECONDS = 10.0
+STALE_SECONDS = 120.0
+
 # Share of a run's progress the pipeline takes; applying the result takes the rest.
 _PIPELINE_SHARE = 0.8
 # A fuzzy match bridges nothing: any trusted identifier kind outranks it in protection.
@@ -74,8 +97,15 @@ class MatchRuns:
 
     def __init__(self, store: Store, *, options: Options | None = None,
                  engine_settings: Mapping[str, Any] | None = None,
-                 estimate_from: int | None = None) -> None:
+                 estimate_from: int | None = None,
+                 heartbeat_seconds: float = HEARTBEAT_SECONDS,
+                 stale_seconds: float = STALE_SECONDS) -> None:
+        if not 0 < heartbeat_seconds < stale_seconds:
+            raise ValueError("need 0 < heartbeat_seconds < stale_seconds (a few heartbeats "
+                             f"per stale age), got {heartbeat_seconds} and {stale_seconds}")
         self.store = store
+        self.stale_seconds = stale_seconds
+        self._heartbeat = _Heartbeat(store, heartbeat_seconds)
         self.options = options or Options()
         self.estimate_from = (estimate_from if estimate_from is not None
                               else self.options.estimate_from)
@@ -113,15 +143,61 @@ class MatchRuns:
 
     # Runs -------------------------------------------------------------------------------
     def start(self, actor: Actor, entity_type: str, engine: str = "duckdb") -> dict[str, Any]:
-        """Queue a run over the tenant's stored records of this type; returns it (queued)."""
+        """Queue a run over the tenant's stored records of this type, held by this process
+        (its heartbeat kept fresh until it is executed); returns it (queued). Conflict while
+        the tenant has a run of this type in progress in any process; a run of theirs that
+        a stopped process left (stale heartbeat) is ended as failed instead."""
         self._model(entity_type)
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,15}", engine or ""):
             raise InvalidInput(f"invalid engine name {engine!r}", field="engine",
                                hint="use duckdb (the default) or spark")
+        public_id = new_public_id("mrun")
+        now = utcnow()
+        stale_before = now - dt.timedelta(seconds=self.stale_seconds)
         with self.store.write() as tx:
-            row = tx.create_match_run(actor.tenant_id, new_public_id("mrun"), entity_type,
-                                      engine, actor.initiator, utcnow())
-            return _run_view(row)
+            for other in tx.active_match_runs(actor.tenant_id, entity_type):
+                if not _is_stale(other, stale_before) or not tx.end_stale_match_run(
+                        other.id, other.status, stale_before,
+                        _left_behind(other, superseded_by=public_id), now):
+                    raise _busy(other)
+                log.warning("match run %s: %s by a process that stopped; ended as failed",
+                            other.public_id, other.status)
+            row = tx.create_match_run(actor.tenant_id, public_id, entity_type, engine,
+                                      actor.initiator, now)
+            if row is None:  # another process queued one since we looked
+                raise _busy(tx.active_match_runs(actor.tenant_id, entity_type)[0])
+            view = _run_view(row)
+        self._heartbeat.hold(public_id)
+        return view
+
+    def recover(self) -> tuple[list[MatchRunRow], list[MatchRunRow]]:
+        """Clear up after processes that stopped (any tenant): runs left `running` with a
+        stale heartbeat are ended as failed; runs left `queued` that no process holds are
+        held here from now on, for the caller to execute. (ended, taken over), oldest
+        first."""
+        now = utcnow()
+        stale_before = now - dt.timedelta(seconds=self.stale_seconds)
+        ended: list[MatchRunRow] = []
+        taken: list[MatchRunRow] = []
+        with self.store.write() as tx:
+            for run in tx.active_match_runs():
+                if not _is_stale(run, stale_before):
+                    continue
+                if run.status == "running":
+                    if tx.end_stale_match_run(run.id, "running", stale_before,
+                                              _left_behind(run), now):
+                        ended.append(run)
+                elif tx.adopt_match_run(run.id, stale_before, now):
+                    taken.append(run)
+        for run in taken:
+            self._heartbeat.hold(run.public_id)
+        for run in ended:
+            log.warning("match run %s: ended as failed: %s", run.public_id, _left_behind(run))
+        return ended, taken
+
+    def close(self) -> None:
+        """Stop holding runs: their heartbeat stops (what a process that stops does)."""
+        self._heartbeat.close()
 
     def get(self, actor: Actor, run_public_id: str) -> dict[str, Any]:
         with self.store.read() as tx:
@@ -151,19 +227,35 @@ class MatchRuns:
     def execute(self, run_public_id: str, progress: Progress | None = None) -> dict[str, Any]:
         """Do a queued run; returns the finished run, ``status`` succeeded or failed (a
         failure's error is in ``error``; it is not raised). See the module docstring for
-        what a failure part way through leaves behind."""
+        what a failure part way through leaves behind. The run is held by this process
+        (its heartbeat kept fresh) until it ends."""
         with self.store.write() as tx:
             row = tx.match_run_by_public_id(run_public_id)
             if row is None:
                 raise NotFound(f"no match run {run_public_id!r}")
-            if not tx.claim_match_run(row.id, utcnow()):
-                raise Conflict(f"match run {run_public_id} is {row.status}, not queued",
-                               hint="start a new run")
+            claimed = tx.claim_match_run(row.id, utcnow())
+        if not claimed:
+            if row.status not in ("queued", "running"):
+                self._heartbeat.release(run_public_id)  # ended by another process
+            raise Conflict(f"match run {run_public_id} is {row.status}, not queued",
+                           hint="start a new run")
+        self._heartbeat.hold(run_public_id)
+        try:
+            return self._execute_claimed(row, progress)
+        finally:
+            self._heartbeat.release(run_public_id)
+
+    def _execute_claimed(self, row: MatchRunRow, progress: Progress | None
+                         ) -> dict[str, Any]:
         actor = Actor(row.tenant_id, row.created_by, "batch")
 
         def report(step: str, share: float, counts: dict[str, Any] | None = None) -> None:
             with self.store.write() as tx:
-                tx.match_run_progress(row.id, step, share, counts)
+                running = tx.match_run_progress(row.id, step, share, counts, now=utcnow())
+                ended = None if running else tx.match_run_by_id(row.id)
+            if ended is not None:
+                raise Conflict(f"match run {row.public_id} was ended by another process: "
+                               f"{ended.error or ended.status}", hint="start a new run")
             if progress is not None:
                 progress(step, share)
 
@@ -501,6 +593,74 @@ def _run_view(row: MatchRunRow) -> dict[str, Any]:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _is_stale(run: MatchRunRow, stale_before: dt.datetime) -> bool:
+    return run.heartbeat_at is None or run.heartbeat_at < stale_before
+
+
+def _left_behind(run: MatchRunRow, *, superseded_by: str | None = None) -> str:
+    """The error of a run a stopped process left."""
+    beat = f"last heartbeat {_iso(run.heartbeat_at)}" if run.heartbeat_at else "no heartbeat"
+    if run.status == "running":
+        what = f"interrupted: the process running it stopped ({beat})"
+    else:
+        what = f"interrupted: the process that queued it stopped before it ran ({beat})"
+    return f"{what}; " + (f"superseded by {superseded_by}" if superseded_by
+                          else "start a new run")
+
+
+def _busy(run: MatchRunRow) -> Conflict:
+    return Conflict(f"a {run.entity_type} match run is already {run.status}: {run.public_id}",
+                    hint=f"poll GET /api/v1/match-runs/{run.public_id} until it ends, then "
+                    "start another")
+
+
+class _Heartbeat:
+    """Keeps the heartbeat of the runs this process holds fresh: a daemon thread writes it
+    every `every` seconds while any is held (and ends when none is)."""
+
+    def __init__(self, store: Store, every: float) -> None:
+        self.store = store
+        self.every = every
+        self._held: set[str] = set()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, public_id: str) -> None:
+        with self._cond:
+            self._held.add(public_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, daemon=True,
+                                                name="allroads-match-heartbeat")
+                self._thread.start()
+
+    def release(self, public_id: str) -> None:
+        with self._cond:
+            self._held.discard(public_id)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._held.clear()
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.every + 30.0)
+
+    def _beat(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: not self._held, timeout=self.every)
+                held = sorted(self._held)
+                if not held:
+                    self._thread = None
+                    return
+            try:
+                with self.store.write() as tx:
+                    tx.beat_match_runs(held, utcnow())
+            except Exception as exc:  # a busy or unreachable database: try again next time
+                log.warning("match runs %s: heartbeat not written: %s", ", ".join(held), exc)
 
 
 __all__ = ["MatchRuns", "flatten_record"]

@@ -5,6 +5,11 @@ A candidate names its two entities smaller id first (``entity_a < entity_b``); a
 most one open candidate per pair (a partial unique index). The records a run reads
 (`records_for_matching`) are the live ones: those whose entity, followed through merges to
 its survivor, is active.
+
+A run in progress (queued or running) is held by one process, which keeps its
+``heartbeat_at`` fresh; a tenant has at most one run in progress per type (a partial unique
+index). The statements that move a run on name the status they expect, so a process whose
+run was ended meanwhile by another (its heartbeat gone stale) changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -29,7 +34,11 @@ from allroads.store.schema import (
 
 # Statuses of a run, in order; `failed` ends a run too.
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
+# A run in one of these is in progress: held by a process, at most one per tenant and type.
+ACTIVE_RUN_STATUSES = ("queued", "running")
 CANDIDATE_STATUSES = ("open", "accepted", "rejected")
+
+_Id = TypeVar("_Id", int, str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,7 @@ class MatchRunRow:
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +148,23 @@ class MatchQueries(TxBase):
 
     # Runs -------------------------------------------------------------------------------
     def create_match_run(self, tenant_id: int, public_id: str, entity_type: str, engine: str,
-                         created_by: str, now: dt.datetime) -> MatchRunRow:
-        new_id = self._insert(match_runs, tenant_id=tenant_id, public_id=public_id,
-                              entity_type=entity_type, engine=engine, status="queued",
-                              step="queued", progress=0.0, counts={}, timings={},
-                              created_by=created_by, created_at=now)
+                         created_by: str, now: dt.datetime) -> MatchRunRow | None:
+        """A queued run (its heartbeat `now`); None when the tenant has a run of this type in
+        progress already (the caller checks first: this is the race with another process)."""
+        values = {"tenant_id": tenant_id, "public_id": public_id, "entity_type": entity_type,
+                  "engine": engine, "status": "queued", "step": "queued", "progress": 0.0,
+                  "counts": {}, "timings": {}, "created_by": created_by, "created_at": now,
+                  "heartbeat_at": now}
+        try:
+            if self.dialect.name == "sqlite":  # a failed statement leaves the transaction be
+                new_id = self._insert(match_runs, **values)
+            else:
+                with self.conn.begin_nested():
+                    new_id = self._insert(match_runs, **values)
+        except sa.exc.IntegrityError:
+            if self.active_match_runs(tenant_id, entity_type):
+                return None
+            raise
         row = self._match_run_where(match_runs.c.id == new_id)
         assert row is not None
         return row
@@ -151,21 +173,70 @@ class MatchQueries(TxBase):
         """queued → running; False when the run is not queued (another worker has it)."""
         result = self.conn.execute(match_runs.update().where(
             match_runs.c.id == run_id, match_runs.c.status == "queued").values(
-            status="running", step="starting", started_at=now))
+            status="running", step="starting", started_at=now, heartbeat_at=now))
         return result.rowcount == 1
 
     def match_run_progress(self, run_id: int, step: str, progress: float,
-                           counts: dict[str, Any] | None = None) -> None:
+                           counts: dict[str, Any] | None = None, *,
+                           now: dt.datetime | None = None) -> bool:
+        """Step and progress of a running run (and its heartbeat, given `now`); False when
+        the run is not running any more (ended by another process)."""
         values: dict[str, Any] = {"step": step, "progress": min(max(progress, 0.0), 1.0)}
         if counts is not None:
             values["counts"] = counts
-        self.conn.execute(match_runs.update().where(match_runs.c.id == run_id).values(**values))
+        if now is not None:
+            values["heartbeat_at"] = now
+        result = self.conn.execute(match_runs.update().where(
+            match_runs.c.id == run_id, match_runs.c.status == "running").values(**values))
+        return result.rowcount == 1
+
+    def beat_match_runs(self, public_ids: Sequence[str], now: dt.datetime) -> int:
+        """The heartbeat of these runs, those still in progress; how many."""
+        changed = 0
+        for chunk in _chunks(public_ids):
+            result = self.conn.execute(match_runs.update().where(
+                match_runs.c.public_id.in_(chunk),
+                match_runs.c.status.in_(ACTIVE_RUN_STATUSES)).values(heartbeat_at=now))
+            changed += result.rowcount
+        return changed
+
+    def active_match_runs(self, tenant_id: int | None = None, entity_type: str | None = None
+                          ) -> list[MatchRunRow]:
+        """Runs in progress (queued or running), oldest first; of one tenant (and type)."""
+        q = sa.select(match_runs).where(match_runs.c.status.in_(ACTIVE_RUN_STATUSES))
+        if tenant_id is not None:
+            q = q.where(match_runs.c.tenant_id == tenant_id)
+        if entity_type is not None:
+            q = q.where(match_runs.c.entity_type == entity_type)
+        return [MatchRunRow(**r._mapping) for r in self.conn.execute(q.order_by(match_runs.c.id))]
+
+    def end_stale_match_run(self, run_id: int, status: str, stale_before: dt.datetime,
+                            error: str, now: dt.datetime) -> bool:
+        """End a run in `status` as failed with `error`, if its heartbeat is older than
+        `stale_before` (or missing); False when it is not (its process is alive after all,
+        or another ended it first)."""
+        result = self.conn.execute(match_runs.update().where(
+            match_runs.c.id == run_id, match_runs.c.status == status,
+            _stale(stale_before)).values(status="failed", step="failed", error=error,
+                                         finished_at=now))
+        return result.rowcount == 1
+
+    def adopt_match_run(self, run_id: int, stale_before: dt.datetime, now: dt.datetime
+                        ) -> bool:
+        """Hold a queued run no process holds (heartbeat older than `stale_before`, or
+        missing): its heartbeat becomes `now`; False when another process holds it."""
+        result = self.conn.execute(match_runs.update().where(
+            match_runs.c.id == run_id, match_runs.c.status == "queued",
+            _stale(stale_before)).values(heartbeat_at=now))
+        return result.rowcount == 1
 
     def finish_match_run(self, run_id: int, status: str, now: dt.datetime, *,
                          counts: dict[str, Any] | None = None,
                          timings: dict[str, Any] | None = None,
                          training: dict[str, Any] | None = None,
-                         error: str | None = None) -> None:
+                         error: str | None = None) -> bool:
+        """running (or queued) → succeeded | failed; False when the run had ended already
+        (another process ended it: what it wrote stays)."""
         if status not in ("succeeded", "failed"):
             raise ValueError(f"a run finishes as succeeded or failed, not {status!r}")
         values: dict[str, Any] = {"status": status, "finished_at": now, "error": error,
@@ -178,7 +249,10 @@ class MatchQueries(TxBase):
             values["timings"] = timings
         if training is not None:
             values["training"] = training
-        self.conn.execute(match_runs.update().where(match_runs.c.id == run_id).values(**values))
+        result = self.conn.execute(match_runs.update().where(
+            match_runs.c.id == run_id, match_runs.c.status.in_(ACTIVE_RUN_STATUSES))
+            .values(**values))
+        return result.rowcount == 1
 
     def match_run(self, tenant_id: int, public_id: str) -> MatchRunRow | None:
         return self._match_run_where(match_runs.c.tenant_id == tenant_id,
@@ -355,7 +429,12 @@ class MatchQueries(TxBase):
         return out
 
 
-def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
+def _stale(before: dt.datetime) -> sa.ColumnElement[bool]:
+    """A run's heartbeat is older than `before`, or it has none (a run from before 0005)."""
+    return sa.or_(match_runs.c.heartbeat_at.is_(None), match_runs.c.heartbeat_at < before)
+
+
+def _chunks(ids: Sequence[_Id], size: int = 500) -> Iterator[Sequence[_Id]]:
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), size):
         yield ordered[start:start + size]

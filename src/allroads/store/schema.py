@@ -469,7 +469,14 @@ match_runs = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=True),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
+    # Refreshed by the process that holds the run (queued or running) every few seconds; a
+    # run whose heartbeat is stale was left by a process that stopped (batch/runs.py).
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
     sa.Index("ix_match_runs_tenant_created", "tenant_id", "created_at"),
+    # At most one queued or running run per tenant and type, across processes.
+    sa.Index("ix_match_runs_active", "tenant_id", "entity_type", unique=True,
+             sqlite_where=sa.text("status IN ('queued', 'running')"),
+             postgresql_where=sa.text("status IN ('queued', 'running')")),
 )
 
 # The review queue: two entities a run scored between the thresholds. entity_a < entity_b;
