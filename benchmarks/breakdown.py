@@ -17,20 +17,30 @@ from collections import Counter
 from pathlib import Path
 
 CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("engine: normalize identifiers (prepare)", r"^prepare \(allroads/resolution/identify"),
+    ("normalize identifiers (prepare; unchanged check or writer)",
+     r"^prepare(_request)? \(allroads/resolution/identify"),
     ("engine: survivorship (golden_record)", r"^golden_record "),
-    ("engine: SQL (SQLAlchemy + driver)", r"^Hub\.identify .*(sqlalchemy/|psycopg|sqlite3)"),
+    ("engine: fuzzy matching (incremental)", r"^Hub\.identify .*\(allroads/resolution/matching/"),
+    ("engine: SQL (SQLAlchemy + driver)", r"^Hub\.identify .*(sqlalchemy/|psycopg|sqlite3|"
+                                          r"allroads/store/driver)"),
     ("engine: other (decide, write, evidence)", r"^Hub\.identify "),
+    ("unchanged check: SQL", r"^Hub\.check_unchanged .*entity_of_unchanged_record"),
+    ("unchanged check: other", r"^Hub\.check_unchanged "),
     ("auth: API key lookup (Hub.authenticate)", r"^Hub\.authenticate "),
     ("idempotency check", r"^idempotency \(allroads/api/idempotency"),
     ("thread-pool hop (anyio, run_in_threadpool)",
      r"^(run_in_threadpool|run_sync|WorkerThread\.\w+|AsyncIOBackend\.run_sync_in_worker_thread|"
      r"CapacityLimiter\.\w+) "),
     ("FastAPI dependency solving", r"^solve_dependencies "),
-    ("request body: read + pydantic validation", r"^(request_body_to_args|Request\.body) "),
+    ("request body: read + parse + pydantic validation",
+     r"^(request_body_to_args|Request\.body|FastIdentify\._body) "),
     ("response: pydantic serialization + JSON", r"^(serialize_response|Response\.__init__|"
-                                                 r"JSONResponse) "),
+                                                 r"JSONResponse|ModelField\.serialize_json|"
+                                                 r"ModelField\.validate) "),
     ("routing (route matching)", r"^(_IncludedRouter\._match|Router\.__call__|_match) "),
+    ("socket writes (uvicorn send, gathered writes)",
+     r"^(RequestResponseCycle\.send|GatheredWrites\.\w+) "),
+    ("fast layer: key, headers, dispatch (api/fast.py)", r"\(allroads/api/fast"),
     ("middleware + ASGI plumbing (starlette, fastapi)", r"\((starlette|fastapi)/"),
     ("uvicorn + httptools (HTTP parsing, transport)", r"\(uvicorn/"),
 )

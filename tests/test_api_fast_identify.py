@@ -23,7 +23,7 @@ import uvicorn
 
 from allroads.api import create_app
 from allroads.api.fast import FastIdentify
-from allroads.api.routes.identify import LEAN_SWITCH
+from allroads.api.routes.identify import LEAN_SWITCH, WRITER
 from allroads.api.serving import GatheredWrites, uvicorn_options
 from allroads.domain.types import Role
 from allroads.resolution.hub import Hub
@@ -49,6 +49,7 @@ class Server:
     """A uvicorn server in a thread, serving `app` with `options`."""
 
     def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        self.app = app
         self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 lifespan="on", **options)
@@ -201,6 +202,9 @@ def comparable(raw: bytes, ids: dict[bytes, bytes]) -> bytes:
 def test_fast_server_answers_byte_for_byte_as_the_plain_one(
         servers: tuple[tuple[Server, str], tuple[Server, str]]) -> None:
     (fast, fast_key), (plain, plain_key) = servers
+    # While the app runs on SQLite, identify's writes go to its one writer thread.
+    sqlite = fast.app.state.hub.store.dialect.name == "sqlite"
+    assert (getattr(fast.app.state, WRITER) is not None) == sqlite
     before = FastIdentify.served
     got = exchange(fast.port, fast_key)
     served = FastIdentify.served - before

@@ -38,7 +38,7 @@ from allroads.api.errors import (
 from allroads.api.fast import PATH as FAST_PATH
 from allroads.api.fast import FastIdentify
 from allroads.api.routes import PROBLEMS, api_router, docs, health, matching
-from allroads.api.routes.identify import LEAN_SWITCH
+from allroads.api.routes.identify import LEAN_SWITCH, WRITER, identify_writer
 from allroads.batch.runner import MatchRunner
 from allroads.batch.runs import MatchRuns
 from allroads.ingest.runner import ImportRunner
@@ -81,9 +81,14 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
             own_store.check_migrated()  # fail at start, with how to fix it, not per request
         runner.start()
         match_runner.start()
+        writer = identify_writer(hub)
+        setattr(_app.state, WRITER, writer)
         try:
             yield
         finally:
+            setattr(_app.state, WRITER, None)
+            if writer is not None:
+                writer.shutdown(wait=True)
             match_runner.stop()
             runner.stop()
             if own_store is not None:

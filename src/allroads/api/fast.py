@@ -41,7 +41,7 @@ from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
 from allroads.api.errors import handle_error, handles_errors
-from allroads.api.routes.identify import IdentifyRoute, _lean_ready, run_identify
+from allroads.api.routes.identify import WRITER, IdentifyRoute, _lean_ready, run_identify
 from allroads.api.schemas import IdentifyIn
 from allroads.domain.types import Role
 from allroads.resolution.hub import Hub
@@ -132,7 +132,8 @@ class FastIdentify:
         IdentifyRoute.served_lean += 1
         FastIdentify.served += 1
         try:
-            view = await run_identify(self.hub, principal, body)
+            view = await run_identify(self.hub, principal, body,
+                                      getattr(self.app.state, WRITER, None))
             value, errors = self.response_field.validate(view, {}, loc=("response",))
             if errors:  # as FastAPI's serialize_response: a ResponseValidationError (500)
                 from fastapi.exceptions import ResponseValidationError

@@ -12,8 +12,12 @@ as it always has.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import partial
 from typing import Any, ClassVar, get_args
 
 import fastapi.routing
@@ -31,6 +35,7 @@ from allroads.resolution.hub import Hub, Principal
 _IDEMPOTENCY_HEADER = HEADER.lower().encode()
 # `app.state.lean_identify = False` turns the lean handler off (tests compare the two).
 LEAN_SWITCH = "lean_identify"
+WRITER = "identify_writer"  # app.state: the Executor of identify's writes (or None)
 
 
 def router() -> APIRouter:
@@ -48,21 +53,40 @@ def router() -> APIRouter:
 
 async def identify(request: Request, principal: IngestKey, _idempotency: IdempotencyDep,
                    body: IdentifyIn) -> dict[str, Any]:
-    return await run_identify(request.app.state.hub, principal, body)
+    return await run_identify(request.app.state.hub, principal, body,
+                              getattr(request.app.state, WRITER, None))
 
 
-async def run_identify(hub: Hub, principal: Principal, body: IdentifyIn) -> dict[str, Any]:
-    # One thread-pool hop at most. Where reads are local (SQLite), a record sent again
+async def run_identify(hub: Hub, principal: Principal, body: IdentifyIn,
+                       writer: Executor | None = None) -> dict[str, Any]:
+    # One thread hop at most. Where reads are local (SQLite), a record sent again
     # unchanged, the common case, is answered right here from a read transaction; the
-    # writer (which may wait for another writer) always runs in the thread pool, with the
-    # request as already prepared (identifiers normalized) here.
+    # writer (which may wait for another writer) always runs in another thread, with the
+    # request as already prepared (identifiers normalized) here: `writer` (SQLite, while the
+    # app runs: one thread, as SQLite has one writer) or the thread pool.
     actor, req = principal.actor(), to_request(body)
     local = hub.store.dialect.local_reads
     result, prepared = hub.check_unchanged(actor, req) if local else (None, None)
     if result is None:
-        result = await run_in_threadpool(hub.identify, actor, req, unchanged_checked=local,
-                                         prepared=prepared)
+        if writer is not None:
+            call = partial(hub.identify, actor, req, unchanged_checked=local,
+                           prepared=prepared)
+            result = await asyncio.get_running_loop().run_in_executor(
+                writer, contextvars.copy_context().run, call)
+        else:
+            result = await run_in_threadpool(hub.identify, actor, req,
+                                             unchanged_checked=local, prepared=prepared)
     return result_view(result)
+
+
+def identify_writer(hub: Hub) -> Executor | None:
+    """The thread identify's writes run in while the app runs (`app.state.identify_writer`,
+    set by the app's lifespan): one, on SQLite, whose writes wait for each other anyway
+    (Store.write's lock): a write is handed to a thread that is already waiting for work,
+    instead of to one of up to 40 pool threads queueing on the lock. None elsewhere."""
+    if not hub.store.dialect.local_reads:
+        return None
+    return ThreadPoolExecutor(1, thread_name_prefix="allroads-identify")
 
 
 def to_request(body: IdentifyIn) -> IdentifyRequest:
@@ -119,7 +143,8 @@ class IdentifyRoute(IdempotentRoute):
             principal = await authenticate(request)
             principal.require(Role.INGEST)
             IdentifyRoute.served_lean += 1
-            view = await run_identify(request.app.state.hub, principal, body)
+            view = await run_identify(request.app.state.hub, principal, body,
+                                      getattr(request.app.state, WRITER, None))
             content = await fastapi.routing.serialize_response(
                 field=response_field, response_content=view, dump_json=True)
             return Response(content=content, media_type="application/json")
