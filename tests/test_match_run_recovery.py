@@ -114,7 +114,8 @@ def test_a_queued_run_no_process_holds_is_executed_when_a_runner_starts(
     crashed = MatchRuns(other)
     orphan = crashed.start(actor, "person")
     die(crashed, orphan["id"])
-    held = MatchRuns(other).start(actor, "account")  # queued by a live process: not taken
+    live = MatchRuns(other)
+    held = live.start(actor, "account")  # queued by a live process: not taken
 
     runs = MatchRuns(store, options=OPTIONS)
     runs.set_thresholds(actor, "person", link=0.99, review=0.3)
@@ -129,6 +130,7 @@ def test_a_queued_run_no_process_holds_is_executed_when_a_runner_starts(
         assert runner.state(held["id"]) is None
     finally:
         assert runner.stop()
+        live.close()
 
 
 def test_a_synchronous_runner_executes_the_orphan_in_start(
@@ -324,6 +326,7 @@ def test_migration_0005_ends_older_duplicates_and_downgrades(
             step(cfg, revision)
 
     alembic(command.downgrade, "0004")
+    MatchRunner(MatchRuns(store), workers=0).start()  # not upgraded yet: logged, serves on
     base = {"tenant_id": actor.tenant_id, "engine": "duckdb", "step": "", "progress": 0.0,
             "counts": {}, "timings": {}, "created_by": "t", "created_at": old}
     cols = [c for c in match_runs.c if c.name != "heartbeat_at"]

@@ -104,9 +104,13 @@ class MatchRunner:
             return 0
         try:
             _ended, taken = self.runs.recover()
-        except AllroadsError as exc:
+        except AllroadsError as exc:  # the database is down: the poll tries again
             log.warning("match runner: could not look for runs stopped processes left: %s",
                         exc.message)
+            return 0
+        except Exception:  # e.g. a database not upgraded yet: serve anyway, say why
+            log.exception("match runner: could not look for runs stopped processes left "
+                          "(is the database upgraded? `allroads db upgrade`)")
             return 0
         for run in taken:
             log.info("match run %s: queued by a process that stopped; running it here",
