@@ -29,6 +29,12 @@ class Issue:
     column: str | None = None
     related_rows: tuple[int, ...] = ()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rows checked in worker processes come back pickled, with their issues: rebuilt
+        # from their fields in order (the dataclass default looks its fields up each time).
+        return (Issue, (self.code, self.message, self.severity, self.field, self.column,
+                        self.related_rows))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,

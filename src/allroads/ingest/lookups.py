@@ -31,6 +31,7 @@ from allroads.ingest.rowplan import (
 from allroads.ingest.templates import Template
 from allroads.resolution.identify import prepare
 from allroads.resolution.merging import survivor
+from allroads.resolution.rules import IdentifierRule
 from allroads.resolution.unit import Unit
 from allroads.store import EntityRow, ImportRow, RecordRow, Tx
 
@@ -82,6 +83,7 @@ class _Customers:
         self.unit = Unit(tx, actor, job.created_at)
         self.rules = self.unit.rules(self.etype)
         self._seen: dict[int, dict[str, list[str]]] = {}
+        self._rules: dict[str, IdentifierRule] = {}
 
     def _index(self, rows: Sequence[CheckedRow]) -> tuple[
             dict[tuple[str, str], set[int]], dict[str, EntityRow]]:
@@ -117,8 +119,14 @@ class _Customers:
                                             field="user_identification"))
                 else:
                     idents.setdefault(kind, []).append(value)
-        return {k: [v for v in vs if not self.rules.rule(k).blocked_reason(v)]
-                for k, vs in idents.items() if self.rules.rule(k).unique}
+        out: dict[str, list[str]] = {}
+        for kind, values in idents.items():
+            rule = self._rules.get(kind)
+            if rule is None:
+                rule = self._rules[kind] = self.rules.rule(kind)
+            if rule.unique:
+                out[kind] = [v for v in values if not rule.blocked_reason(v)]
+        return out
 
     def _target(self, row: CheckedRow, held: dict[tuple[str, str], set[int]],
                 by_public: dict[str, EntityRow]) -> tuple[int | None, bool]:

@@ -49,14 +49,28 @@ def entity_type(profile: ImportProfile) -> EntityType:
 def row_identifiers(profile: ImportProfile, fields: Mapping[str, Any]) -> dict[str, list[str]]:
     """The identifier values a row carries, by kind (already normalized by the checks)."""
     out: dict[str, list[str]] = {}
-    for spec in profile.fields:
-        value = fields.get(spec.name)
-        if spec.identifier is None or value is None or value == "" or value == []:
+    for name, kind in _identifier_fields(profile):
+        value = fields.get(name)
+        if value is None or value == "" or value == []:
             continue
         values = value if isinstance(value, list) else [value]
-        bucket = out.setdefault(spec.identifier, [])
+        bucket = out.setdefault(kind, [])
         bucket.extend(str(v) for v in values if str(v) not in bucket)
     return out
+
+
+def _identifier_fields(profile: ImportProfile) -> tuple[tuple[str, str], ...]:
+    """(field name, identifier kind) of the profile's identifier fields, in order; worked
+    out once per profile object (profiles are immutable)."""
+    known = _IDENTIFIER_FIELDS.get(id(profile))
+    if known is not None and known[0] is profile:
+        return known[1]
+    found = tuple((s.name, s.identifier) for s in profile.fields if s.identifier is not None)
+    _IDENTIFIER_FIELDS[id(profile)] = (profile, found)
+    return found
+
+
+_IDENTIFIER_FIELDS: dict[int, tuple[ImportProfile, tuple[tuple[str, str], ...]]] = {}
 
 
 def row_attributes(profile: ImportProfile, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from allroads.domain.types import Actor, utcnow
 from allroads.ingest.columns import ColumnMap, map_columns
 from allroads.ingest.issues import Issue, Severity
 from allroads.ingest.lookups import check_batch
-from allroads.ingest.profiles import ImportProfile
+from allroads.ingest.profiles import FieldSpec, ImportProfile
 from allroads.ingest.reading import RawRow, ReadLimits, open_table
 from allroads.ingest.rowplan import ENTITY_PROFILES, match_field
 from allroads.ingest.templates import Template
@@ -67,7 +67,10 @@ class CheckedRow:
 
     @property
     def rejected(self) -> bool:
-        return any(i.severity is Severity.ERROR for i in self.issues)
+        for issue in self.issues:  # noqa: SIM110 (a loop: any() and its generator cost more)
+            if issue.severity is Severity.ERROR:
+                return True
+        return False
 
     def staged(self) -> StagedRow:
         data: dict[str, Any] = {"fields": self.fields}
@@ -79,8 +82,9 @@ class CheckedRow:
             data["key"] = self.key
         if self.target is not None:
             data["target"] = self.target
-        return StagedRow(self.number, "rejected" if self.rejected else "valid",
-                         "rejected" if self.rejected else self.action, data, self.cells,
+        rejected = self.rejected
+        return StagedRow(self.number, "rejected" if rejected else "valid",
+                         "rejected" if rejected else self.action, data, self.cells,
                          [i.to_dict() for i in self.issues], self.target)
 
 
@@ -103,6 +107,7 @@ class RowChecker:
         if matched is not None:
             needed.append(matched)
         self.needed = list(dict.fromkeys(needed))
+        self._columns = [_Column(i, spec, self.headers[i]) for i, spec in self.specs.items()]
 
     def check(self, raw: RawRow) -> CheckedRow:
         cells = raw.cells
@@ -114,16 +119,17 @@ class RowChecker:
         fields: dict[str, Any] = {}
         empty: list[str] = []
         failed: set[str] = set()
-        for i, spec in self.specs.items():
-            text = cells[i] if i < len(cells) else ""
-            cell = check_value(spec, text, self.ctx, column=self.headers[i])
-            issues.extend(cell.issues)
-            if not cell.ok:
-                failed.add(spec.name)
-            elif cell.value is not None:
-                fields[spec.name] = plain(cell.value)
+        for column in self._columns:
+            text = cells[column.index] if column.index < len(cells) else ""
+            found, ok, value = column.check(text, self.ctx)
+            if found:
+                issues.extend(found)
+            if not ok:
+                failed.add(column.name)
+            elif value is not None:
+                fields[column.name] = list(value) if type(value) is list else value
             else:
-                empty.append(spec.name)
+                empty.append(column.name)
         for name in self.needed:
             if name not in fields and name not in failed:
                 spec = self.profile.field(name)
@@ -149,6 +155,47 @@ class RowChecker:
             if field_name == name:
                 return self.headers[i]
         return None
+
+
+# What one cell's check gives: its issues, whether it is free of errors, its value as staged
+# (None when empty or rejected).
+CellOutcome = tuple[tuple[Issue, ...], bool, Any]
+CACHE_TRIAL = 2000     # cells looked at before deciding whether a column's cache pays
+CACHE_MIN_HITS = 0.2   # the share of repeated values that keeps a column's cache
+CACHE_MAX = 50_000     # outcomes kept per column (cleared when full)
+
+
+class _Column:
+    """One mapped column: its field spec, and the outcomes of values seen before when the
+    column repeats its values (names, stores, tiers, dates of a small range). A cell's
+    check is pure (`check_value`), so a repeated value gets the same outcome."""
+
+    __slots__ = ("cache", "header", "hits", "index", "looked", "name", "spec")
+
+    def __init__(self, index: int, spec: FieldSpec, header: str) -> None:
+        self.index, self.spec, self.header, self.name = index, spec, header, spec.name
+        self.cache: dict[str, CellOutcome] | None = {}
+        self.hits = self.looked = 0
+
+    def check(self, text: str, ctx: ValueContext) -> CellOutcome:
+        cache = self.cache
+        if cache is not None:
+            self.looked += 1
+            found = cache.get(text)
+            if found is not None:
+                self.hits += 1
+                return found
+            if self.looked >= CACHE_TRIAL and self.hits < self.looked * CACHE_MIN_HITS:
+                self.cache = cache = None  # values (nearly) all different: caching costs more
+        cell = check_value(self.spec, text, ctx, column=self.header)
+        ok = cell.ok
+        outcome = (cell.issues, ok,
+                   plain(cell.value) if ok and cell.value is not None else None)
+        if cache is not None:
+            if len(cache) >= CACHE_MAX:
+                cache.clear()
+            cache[text] = outcome
+        return outcome
 
 
 def duplicate_issues(tx: Tx, job: ImportRow, profile: ImportProfile,
@@ -282,6 +329,8 @@ def _checked(checker: RowChecker, batches: Iterator[list[RawRow]], workers: int
 
 def plain(value: Any) -> Any:
     """A checked value as JSON holds it: dates in ISO 8601, decimals as numbers."""
+    if type(value) is str:
+        return value
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -528,6 +528,8 @@ _PARSERS: dict[FieldType, Parser] = {
 
 
 def _check_characters(spec: FieldSpec, value: str) -> None:
+    if value.isprintable():  # no control (Cc) or surrogate (Cs) character: nothing to refuse
+        return
     allowed = _TEXT_CONTROLS if spec.type in (FieldType.TEXT, FieldType.LIST) else frozenset()
     for ch in value:
         category = unicodedata.category(ch)
