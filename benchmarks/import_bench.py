@@ -295,13 +295,43 @@ def run_import(url: str, csv_path: Path, log: Path,
     # ru_maxrss (KiB on Linux): the peak RSS of the largest single process of the tree, exact;
     # the sampled tree PSS adds up worker processes (and may miss a spike between samples).
     child_kb = usage.ru_maxrss
+    summary = parse_summary(stdout)
     return {"command": cmd, "seconds": round(seconds, 2),
             "peak_rss_mb": round(max(tree.peak_kb, child_kb) / 1024, 1),
             "peak_pss_sampled_tree_mb": round(tree.peak_kb / 1024, 1),
             "peak_rss_max_process_mb": round(child_kb / 1024, 1),
             "processes_at_peak": tree.peak_processes,
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-            "summary": parse_summary(stdout), "stdout_tail": stdout[-2000:]}
+            "phases": phase_times(summary, seconds),
+            "summary": summary, "stdout_tail": stdout[-2000:]}
+
+
+def phase_times(summary: dict[str, Any] | None, seconds: float) -> dict[str, Any]:
+    """The import's own timing of its phases (the JSON summary's `phases`: validate, then
+    commit), each with its rows/s, and the rest of the child's wall time (start-up, the
+    error report, the summary): `other_s`."""
+    phases = (summary or {}).get("phases") or {}
+    rows = ((summary or {}).get("counts") or {}).get("rows")
+    out: dict[str, Any] = {}
+    timed = 0.0
+    for name in ("validate", "commit"):
+        value = phases.get(name)
+        if isinstance(value, int | float):
+            out[f"{name}_s"] = round(value, 2)
+            out[f"{name}_rows_per_s"] = round(rows / value) if rows and value else None
+            timed += value
+    if out:
+        out["other_s"] = round(seconds - timed, 2)
+    return out
+
+
+def describe_phases(imported: dict[str, Any]) -> str:
+    phases = imported.get("phases") or {}
+    parts = [f"{name} {phases[name + '_s']} s ({phases[name + '_rows_per_s'] or 0:,} rows/s)"
+             for name in ("validate", "commit") if name + "_s" in phases]
+    if "other_s" in phases:
+        parts.append(f"other {phases['other_s']} s")
+    return ", ".join(parts)
 
 
 def parse_summary(stdout: str) -> dict[str, Any] | None:
@@ -487,8 +517,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     imported = None
     if not args.skip_import:
         print(f"## {args.db}: import of {args.rows:,} rows", flush=True)
-        imported = run_import(url, csv_path, HERE / "data" / f"import_{args.db}.stderr.log")
-        print(f"  {imported['seconds']} s, peak RSS {imported['peak_rss_mb']} MB", flush=True)
+        command = IMPORT_COMMAND + (("--dry-run",) if args.validate_only else ())
+        imported = run_import(url, csv_path, HERE / "data" / f"import_{args.db}.stderr.log",
+                              command)
+        print(f"  {imported['seconds']} s, CPU {imported['cpu_s']} s, peak RSS "
+              f"{imported['peak_rss_mb']} MB; {describe_phases(imported)}", flush=True)
     print(f"## {args.db}: raw load of the same rows", flush=True)
     loaded = raw_load(url, csv_path)
     raw = loaded.as_dict()
@@ -517,9 +550,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "preload": preloaded, "import": imported, "raw": raw,
         "counts_check": check_counts(imported["summary"], manifest) if imported else None,
     }
+    result["validate_only"] = args.validate_only
     out = args.out or (HERE / "results" / f"import_{args.db}.json"
-                       if imported and args.rows == TARGET_ROWS
-                       else HERE / "data" / f"import_{args.db}_{args.rows}.json")
+                       if imported and args.rows == TARGET_ROWS and not args.validate_only
+                       else HERE / "data" / f"import_{args.db}_{args.rows}"
+                       f"{'_validate' if args.validate_only else ''}.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"  wrote {out}", flush=True)
@@ -537,6 +572,9 @@ def main() -> None:
                     "benchmarks/data/ by an earlier run with the same --rows and --seed")
     ap.add_argument("--skip-import", action="store_true",
                     help="no import: generate, preload and measure the raw load only")
+    ap.add_argument("--validate-only", action="store_true",
+                    help="run the import with --dry-run: the validation phase alone (its "
+                    "counts are the preview's); the result goes to benchmarks/data/")
     ap.add_argument("--pg-url", default=os.environ.get("ALLROADS_BENCH_PG_URL", DEFAULT_PG_URL),
                     help=f"any database on the PostgreSQL server; {PG_DB} is created beside it")
     ap.add_argument("--batch-size", type=int, default=5000, help="bulk_seed batch (preload)")
@@ -551,6 +589,10 @@ def main() -> None:
         results.append(bench(argparse.Namespace(**{**vars(args), "db": db, "out": out})))
     print()
     print(table(results))
+    for r in results:
+        if r.get("import"):
+            print(f"{r['db']}: {describe_phases(r['import'])}; CPU {r['import']['cpu_s']} s "
+                  f"(the import's processes, workers included)")
 
 
 if __name__ == "__main__":

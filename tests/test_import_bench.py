@@ -249,3 +249,16 @@ def test_the_summary_is_read_tolerantly() -> None:
     assert import_bench.parse_summary("Imported 3 rows") is None
     assert subprocess.run([sys.executable, str(Path(import_bench.__file__)), "--help"],
                           capture_output=True, check=False).returncode == 0
+
+
+def test_phase_times_come_from_the_summary() -> None:
+    summary = {"counts": {"rows": 1000}, "phases": {"validate": 2.0, "commit": 4.0}}
+    phases = import_bench.phase_times(summary, 7.5)
+    assert phases == {"validate_s": 2.0, "validate_rows_per_s": 500, "commit_s": 4.0,
+                      "commit_rows_per_s": 250, "other_s": 1.5}
+    assert import_bench.describe_phases({"phases": phases}) == (
+        "validate 2.0 s (500 rows/s), commit 4.0 s (250 rows/s), other 1.5 s")
+    # a dry run has no commit; a summary without phases gives nothing
+    assert import_bench.phase_times({"phases": {"validate": 1.0}}, 1.2) == {
+        "validate_s": 1.0, "validate_rows_per_s": None, "other_s": 0.2}
+    assert import_bench.phase_times(None, 3.0) == {}
