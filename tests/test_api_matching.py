@@ -269,8 +269,12 @@ def test_settings_and_specific_errors(api: Api) -> None:
         "type": "person", "left": person, "right": person}), 422)
     assert "same id" in body["detail"]
     body = assert_problem(api.get("/match/explain", params={
-        "type": "account", "left": person, "right": "acc_nope"}), 404)
-    assert "no account" in body["detail"]
+        "type": "account", "left": person, "right": "acc_nope"}), 422)
+    assert f"left {person!r} is a person, not an account" in body["detail"]
+    assert "type=person" in body["hint"]
+    body = assert_problem(api.get("/match/explain", params={
+        "type": "person", "left": person, "right": "per_nope"}), 404)
+    assert "no person 'per_nope' (right)" in body["detail"]
     assert_problem(api.get("/match/explain", params={"type": "person", "left": person}), 422)
 
 

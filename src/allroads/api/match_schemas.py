@@ -158,16 +158,40 @@ class MatchSettingsOut(Output):
 
 # Explain ----------------------------------------------------------------------------------
 class ExplainSide(Output):
-    id: str = Field(description="the id asked about", examples=["acc_01JA2B3C"])
-    current: str = Field(description="the entity it is now (after merges)")
+    id: str = Field(description="the id or record asked about", examples=["acc_01JA2B3C"])
+    current: str = Field(description="the entity it is now (after merges); for a record, "
+                         "the entity holding it")
     display_name: str | None = Field(examples=["ACME Services"])
-    records: list[CandidateRecord] = Field(description="this side's records")
-    records_scored: int
+    record: CandidateRecord | None = Field(default=None, description="when this side is a "
+                                           "record (source:source_id): that record; null "
+                                           "for an entity")
+    records: list[CandidateRecord] = Field(description="this side's records (a record side: "
+                                           "the record itself)")
+    records_total: int = Field(default=0, description="how many records this side has",
+                               examples=[3])
+    records_scored: int = Field(description="how many of them were compared: the first 100 "
+                                "(oldest first) at most", examples=[3])
+    truncated: bool = Field(default=False, description="the side has more records than "
+                            "were compared (records_total > records_scored)")
+    linked_by: dict[str, Any] | None = Field(default=None, description="a record side: how "
+                                             "the record joined a customer (its first link: "
+                                             "entity, rule, evidence, actor, at)")
+
+
+class ExplainProtection(Output):
+    refused: bool = Field(description="protection would refuse to link the two, whatever "
+                          "the score")
+    reasons: list[str] = Field(description="why: different external ids, a force-apart "
+                               "decision, more values of a trusted identifier than one "
+                               "customer may hold",
+                               examples=[["their external ids differ (D-1 vs D-2)"]])
 
 
 class ExplainPair(Output):
-    left: dict[str, Any] = Field(examples=[{"record": 12, "source": "crm"}])
-    right: dict[str, Any] = Field(examples=[{"record": 14, "source": "support"}])
+    left: dict[str, Any] = Field(examples=[{"record": 12, "source": "crm",
+                                            "source_id": "110"}])
+    right: dict[str, Any] = Field(examples=[{"record": 14, "source": "support",
+                                             "source_id": "2101"}])
     match_weight: float
     probability: float
     decision: Decision
@@ -176,12 +200,12 @@ class ExplainPair(Output):
 
 
 class MatchExplainOut(Output):
-    """Why two entities are one customer, or why not."""
+    """Why two entities or records are one customer, or why not."""
 
     type: EntityTypeName
     left: ExplainSide
     right: ExplainSide
-    merged: bool = Field(description="both ids lead to one entity")
+    merged: bool = Field(description="both sides lead to one entity")
     entity: str | None = Field(description="that entity, when merged")
     verdict: str = Field(examples=["one customer: acc_01JA2B3C holds the records of both, "
                                    "merged by mrg_01JA2B4D (match_run, by api:ak_1a2b3c4d)"])
@@ -189,15 +213,20 @@ class MatchExplainOut(Output):
     trained: bool = Field(description="scored with parameters estimated from this tenant's "
                           "records (else the defaults)")
     pairs_scored: int
+    truncated: bool = Field(default=False, description="a side has more records than the "
+                            "100 compared (see each side's records_total)")
     best_pair: ExplainPair | None = Field(description="the best-scoring pair of records, one "
-                                          "of each side, with every comparison's level, "
-                                          "weight and values; null when a side has no "
-                                          "records")
+                                          "of each side (for two records: that pair), with "
+                                          "every comparison's level, weight and values; null "
+                                          "when a side has no records")
     decision: Decision | None = Field(description="what a match run does with that pair "
                                       "under the tenant's thresholds")
     external_id_conflict: list[str] | None = Field(description="both sides' external ids, "
                                                    "when they differ (a run never merges "
                                                    "them)")
+    protection: ExplainProtection | None = Field(default=None, description="whether "
+                                                 "protection would refuse to link the two "
+                                                 "(null when they are one already)")
     merges: list[dict[str, Any]] = Field(description="the merges that joined the two sides, "
                                          "with their evidence (a run's: the probability and "
                                          "breakdown)")

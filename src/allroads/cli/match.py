@@ -3,7 +3,8 @@
     allroads match --type person                 score all of a tenant's people, merge, queue
     allroads match candidates|accept|reject      the review queue
     allroads match settings --type person        the thresholds (--link, --review set them)
-    allroads match explain LEFT RIGHT            why two customers are (or are not) one
+    allroads match explain LEFT RIGHT            why two customers (or records: crm:110) are,
+                                                 or are not, one
 
 `allroads match --type ...` is short for `allroads match run --type ...`: a first argument
 that is not a subcommand starts the `run` command. The work is in `allroads.batch`
@@ -247,21 +248,28 @@ def settings(
 
 @app.command("explain")
 def explain(
-    left: Annotated[str, typer.Argument(metavar="LEFT", show_default=False,
-                                        help="An entity id (per_... or acc_...).")],
-    right: Annotated[str, typer.Argument(metavar="RIGHT", show_default=False,
-                                         help="Another entity id.")],
+    left: Annotated[str, typer.Argument(
+        metavar="LEFT", show_default=False,
+        help="An entity id (per_... or acc_...) or a record as source:source_id (crm:110).")],
+    right: Annotated[str, typer.Argument(
+        metavar="RIGHT", show_default=False,
+        help="Another entity id or record (source:source_id).")],
     etype: EntityTypeOpt,
     tenant: TenantOpt,
     as_json: JsonOpt = False,
 ) -> None:
-    """Why two customers are one, or why not: the best-scoring pair of their records with
-    every comparison's level and weight, the decision under the thresholds, and the merges
-    and decisions between them.
+    """Why two customers, or two records, are one, or why not: the best-scoring pair of their
+    records with every comparison's level and weight, the decision under the thresholds,
+    whether protection would refuse the link, and the merges and decisions between them.
+
+    Each side is an entity id or one record named source:source_id (as sent to identify).
+    An entity's first 100 records are compared; the output says when it has more.
 
     Example:
 
         allroads match explain per_01JA2B3C per_01JA2B4D --type person --tenant acme
+
+        allroads match explain crm:110 support:2101 --type account --tenant acme
     """
     with session(tenant) as (runs, actor):
         view = explain_pair(runs.store, actor, etype.value, left, right)
@@ -269,15 +277,30 @@ def explain(
         print_json(view)
         return
     console.print(f"[bold]{escape(view['verdict'])}[/]")
+    guard = view.get("protection")
+    if guard and guard["refused"]:
+        console.print("Protection refuses the link: "
+                      + escape("; ".join(guard["reasons"])))
     best = view.get("best_pair")
     if best:
         console.print(table(
             f"Best pair: match weight {best['match_weight']}, probability "
             f"{best['probability']:.4f} ({best['decision']})",
-            ("Comparison", "Level", "Weight", escape(str(view["left"]["current"])),
-             escape(str(view["right"]["current"]))),
+            ("Comparison", "Level", "Weight", escape(_label(view["left"], best["left"])),
+             escape(_label(view["right"], best["right"]))),
             [(c["comparison"], c["level"], c["weight"], c["left"], c["right"])
              for c in best["comparisons"]]))
+    for side in (view["left"], view["right"]):
+        if side["truncated"]:
+            console.print(f"[yellow]Only the first {side['records_scored']} of "
+                          f"{side['records_total']} records of {escape(side['id'])} were "
+                          "compared.[/]")
+
+
+def _label(side: Mapping[str, Any], record: Mapping[str, Any]) -> str:
+    """A column heading: the entity, and the record of the best pair (crm:110)."""
+    where = f"{record.get('source')}:{record.get('source_id')}"
+    return where if side.get("record") else f"{side['current']} {where}"
 
 
 # Rendering ----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@
     POST /match-candidates/{id}/reject     two customers: keep them apart (remembered)
     GET  /match-settings/{type}            the tenant's thresholds
     PUT  /match-settings/{type}            {link, review}
-    GET  /match/explain?type=&left=&right= why two entities are one customer, or why not
+    GET  /match/explain?type=&left=&right= why two customers are one, or why not: each side
+                                           an entity id or a record as source:source_id
 
 Viewer keys read; editor (and admin) keys start runs, decide candidates and set thresholds.
 The work is in `allroads.batch` (`MatchRuns`, `MatchRunner`, `explain_pair`); this module
@@ -67,8 +68,10 @@ TypePath = Annotated[EntityTypeName, Path(description="person or account",
 TypeFilter = Annotated[EntityTypeName | None, Query(description="only this type")]
 Cursor = Annotated[str | None, Query(max_length=32, description="next_cursor of the previous "
                                                                  "page")]
-EntityRef = Annotated[str, Query(min_length=1, max_length=64, description="an entity id "
-                                 "(per_... or acc_...; a merged-away id works too)")]
+EntityRef = Annotated[str, Query(
+    min_length=1, max_length=320, description="an entity id (per_... or acc_...; a merged-away "
+    "id works too), or a record as source:source_id, the way it was sent to identify",
+    examples=["crm:110"])]
 
 
 def router(settings: Settings) -> APIRouter:
@@ -140,12 +143,17 @@ def router(settings: Settings) -> APIRouter:
                     "and 1, review at most link. Used by the next run.")
     r.add_api_route(
         "/match/explain", explain, methods=["GET"], response_model=MatchExplainOut,
-        summary="Explain why two customers are (or are not) one",
-        description="Scores every pair of the two entities' records with the tenant's model "
-        "and shows the best pair's breakdown (each comparison's level, weight and values), "
-        "the decision under the tenant's thresholds, and what made or kept them one or two: "
-        "the merges that joined them (with their evidence), force-together and force-apart "
-        "decisions, differing external ids. Works whether or not they are merged.")
+        summary="Explain why two customers or records are (or are not) one",
+        description="`left` and `right` are each an entity id (`per_...`, `acc_...`) or one "
+        "record as `source:source_id` (`crm:110`), of the given type. Scores every pair of "
+        "the two sides' records (an entity's first 100; `truncated` says when it has more) "
+        "with the tenant's model and shows the best pair's breakdown (each comparison's "
+        "level, weight and values), the decision under the tenant's thresholds, whether "
+        "protection would refuse the link (different external ids, force-apart, conflicting "
+        "trusted identifiers), and what made or kept them one or two: the merges that joined "
+        "them (with their evidence), force-together and force-apart decisions. Works whether "
+        "or not they are merged. 404 for an id or record this tenant does not have; 422 for "
+        "one of the other type.")
     return r
 
 
