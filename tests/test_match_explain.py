@@ -234,8 +234,15 @@ def test_cli_explains_records(store_url: str, api: Api, actor: Actor, hub: Hub) 
     refused = runner.invoke(app, ["match", "explain", "product:u-1", "support:u-2", "--type",
                                   "person"], env=env)
     assert refused.exit_code == 0, refused.output
-    assert "Protection refuses the link" in said(refused.stdout)
-    assert "user_ref" in said(refused.stdout)
+    assert "two customers: protection refuses to link them (together they would hold 2 " \
+        "values of user_ref (U-1, U-2)" in said(refused.stdout)
+    load(hub, actor, IdentifyRequest(P, "crm", "r-1", {"external_id": "D-1"}, ELENA))
+    load(hub, actor, IdentifyRequest(P, "crm", "r-2", {"external_id": "D-2"}, ELENA))
+    both = said(runner.invoke(app, ["match", "explain", "crm:r-1", "crm:r-2", "--type",
+                                    "person"], env=env).stdout)
+    assert "two customers: their external ids differ (D-1 vs D-2)" in both
+    assert "Protection also refuses the link: together they would hold 2 values of " \
+        "external_id" in both
 
     missing = runner.invoke(app, ["match", "explain", "crm:999", "crm:110", "--type",
                                   "account"], env=env)

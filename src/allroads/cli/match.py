@@ -277,10 +277,10 @@ def explain(
         print_json(view)
         return
     console.print(f"[bold]{escape(view['verdict'])}[/]")
-    guard = view.get("protection")
-    if guard and guard["refused"]:
-        console.print("Protection refuses the link: "
-                      + escape("; ".join(guard["reasons"])))
+    guard = view.get("protection") or {}
+    more = [r for r in guard.get("reasons") or [] if r not in view["verdict"]]
+    if more:  # what the verdict does not say already
+        console.print("Protection also refuses the link: " + escape("; ".join(more)))
     best = view.get("best_pair")
     if best:
         console.print(table(
