@@ -439,14 +439,20 @@ def bench(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         out = out / f"identify_{backend}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"  wrote {out.relative_to(ROOT)}", flush=True)
+    print(f"  wrote {out}", flush=True)
     return result
 
 
 # (e) repeats and a baseline -----------------------------------------------------------------
-def run_name(run: dict[str, Any]) -> str:
-    return (f"open @ {run['rate_target']:g}/s" if run["mode"] == "open"
-            else f"closed, {run['connections']} conns")
+def run_name(run: dict[str, Any], result: dict[str, Any] | None = None) -> str:
+    """What a run is called across repeats. The open loop at a fraction of the best closed
+    loop (--sustainable) runs at a rate of its own each time: it is named by the fraction."""
+    if run["mode"] != "open":
+        return f"closed, {run['connections']} conns"
+    params = (result or {}).get("parameters", {})
+    if params.get("sustainable_fraction") and run["rate_target"] != params.get("rate"):
+        return f"open @ {params['sustainable_fraction']:.0%} of the best closed loop"
+    return f"open @ {run['rate_target']:g}/s"
 
 
 def figures(run: dict[str, Any]) -> dict[str, float]:
@@ -454,17 +460,20 @@ def figures(run: dict[str, Any]) -> dict[str, float]:
     rps = run["achieved_rps"]
     return {"req_s": rps, "p50_ms": run["latency_ms"]["p50"], "p99_ms": run["latency_ms"]["p99"],
             "server_cpu_ms": round(run["cpu"]["server_cores"] / max(rps, 1) * 1000, 3),
-            "errors": run["errors"]}
+            "errors": run["errors"],
+            # How busy the machine was: the server's cores, and those of other work.
+            "server_cores": run["cpu"]["server_cores"],
+            "other_cores": run["cpu"]["other_cores"]}
 
 
 def medians(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per run name, the median of each figure over the repeats."""
     from statistics import median
 
-    names = [run_name(r) for r in results[0]["runs"]]
+    names = list(dict.fromkeys(run_name(r, res) for res in results for r in res["runs"]))
     out: dict[str, dict[str, float]] = {}
     for name in names:
-        rows = [figures(r) for res in results for r in res["runs"] if run_name(r) == name]
+        rows = [figures(r) for res in results for r in res["runs"] if run_name(r, res) == name]
         out[name] = {k: round(median(row[k] for row in rows), 3) for k in rows[0]}
         out[name]["repeats"] = len(rows)
     return out
@@ -485,7 +494,7 @@ def combine(paths: list[Path], baseline: list[Path], note: str) -> dict[str, Any
     combined["repeats"] = {"count": len(results), "medians": medians(results),
                            "each": [{"when": r["when"], "loadavg_at_start":
                                      r["machine"].get("loadavg_at_start"),
-                                     "runs": {run_name(x): figures(x) for x in r["runs"]}}
+                                     "runs": {run_name(x, r): figures(x) for x in r["runs"]}}
                                     for r in results]}
     if baseline:
         base = [json.loads(p.read_text()) for p in baseline]
@@ -580,7 +589,7 @@ def main() -> None:
         combined = combine(args.combine, args.baseline, args.note)
         out = args.out or HERE / "results" / f"identify_{combined['backend']}.json"
         out.write_text(json.dumps(combined, indent=2) + "\n")
-        print(f"wrote {out.relative_to(ROOT)}")
+        print(f"wrote {out}")
         print(median_table([combined]))
         return
     if args.table:
