@@ -138,3 +138,19 @@ def test_the_plain_number_path_is_taken_for_common_spellings() -> None:
         phone_module._parse.cache_clear()
         assert phone_module._parse(raw, region) == _parse_by_library(raw, region)
         assert phone_module._plain_number(raw, region) is not None or raw.startswith("00")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from([1, 1, 1, 1, 7, 44, 61, 262, 590, 599, 47, 358, 39, 212, 290, 970, 49]),
+       st.from_regex(r"[1-9][0-9]{5,10}", fullmatch=True))
+def test_validity_with_one_type_check_equals_is_valid_number(code: int, digits: str) -> None:
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(digits))
+    assert phone_module._is_valid(number) == phonenumbers.is_valid_number(number)
+
+
+def test_validity_of_every_region_example_equals_is_valid_number() -> None:
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                assert phone_module._is_valid(example) == phonenumbers.is_valid_number(example)

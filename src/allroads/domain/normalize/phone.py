@@ -12,7 +12,14 @@ import threading
 from functools import cache, lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumber, ValidationResult
+from phonenumbers import (
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumber,
+    PhoneNumberType,
+    ValidationResult,
+)
+from phonenumbers.phonenumberutil import _number_type_helper as _number_type
 
 from allroads.domain.errors import InvalidIdentifier
 
@@ -129,7 +136,28 @@ def _quick_attempt(text: str, region: str | None) -> tuple[str | None, str, str]
     if plain is None:
         return _attempt(text, region)
     number, e164 = plain
-    return (e164, "", "") if phonenumbers.is_valid_number(number) else None
+    return (e164, "", "") if _is_valid(number) else None
+
+
+def _is_valid(number: PhoneNumber) -> bool:
+    """`phonenumbers.is_valid_number`, working the number's type out once instead of twice
+    for a country code shared by several regions (+1): is_valid_number finds the region
+    whose number types match (or whose leading digits do), then checks the types for that
+    region again; a match found by type is valid already."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0)
+    if regions is None or len(regions) == 1:
+        return bool(phonenumbers.is_valid_number(number))
+    national = phonenumbers.national_significant_number(number)
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if re.match(metadata.leading_digits, national):
+                return bool(phonenumbers.is_valid_number_for_region(number, region))
+        elif _number_type(national, metadata) != PhoneNumberType.UNKNOWN:
+            return True
+    return False
 
 
 # A number written with digits, spaces, dashes, dots and brackets only, "+" before its first
