@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -297,9 +299,18 @@ def _check_columns(profile: ImportProfile, template: Template, columns: ColumnMa
 _worker_checker: RowChecker | None = None
 
 
-def _start_worker(checker: RowChecker) -> None:
+def _start_worker(checker: RowChecker, parent: int) -> None:
     global _worker_checker
     _worker_checker = checker
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """A worker whose importing process died (killed, not shut down) ends too, instead of
+    waiting for work forever with the parent's pipes (its stdout) open."""
+    while os.getppid() == parent:  # an orphan is adopted by another process
+        time.sleep(every)
+    os._exit(1)
 
 
 def _check_in_worker(batch: list[RawRow]) -> list[CheckedRow]:
@@ -317,7 +328,7 @@ def _checked(checker: RowChecker, batches: Iterator[list[RawRow]], workers: int
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(checker,)) as pool:
+                             initargs=(checker, os.getpid())) as pool:
         pending: deque[Future[list[CheckedRow]]] = deque()
         for batch in batches:
             pending.append(pool.submit(_check_in_worker, batch))
