@@ -151,3 +151,26 @@ def test_the_route_documents_what_it_always_did(apps: tuple[Api, Api]) -> None:
         "$ref": "#/components/schemas/IdentifyOut"}
     assert op["security"] == [{"ApiKey": []}]
     assert {"401", "403", "422", "503"} <= op["responses"].keys()
+
+
+def test_with_fastapi_telemetry_on_every_identify_goes_through_fastapi(
+        apps: tuple[Api, Api]) -> None:
+    from opentelemetry.trace import NoOpTracerProvider
+
+    lean, _ = apps
+    app: Any = lean.client.app
+    assert lean.client.post("/api/v1/identify", headers=lean.headers(),
+                            json=JANE).status_code == 200
+    fast = FastIdentify.served
+    assert lean.client.post("/api/v1/identify", headers=lean.headers(),
+                            json=JANE).status_code == 200
+    assert FastIdentify.served == fast + 1  # the key is known: the fast layer
+    # A tracer provider given to FastAPI turns its telemetry on: FastAPI must see every
+    # request (the lean handler inside it still serves this one).
+    app._telemetry["tracer_provider"] = NoOpTracerProvider()
+    app._telemetry_checked = -1e9  # as if a second had passed
+    lean_before, fast = IdentifyRoute.served_lean, FastIdentify.served
+    res = lean.client.post("/api/v1/identify", headers=lean.headers(), json=JANE)
+    assert res.status_code == 200 and res.json()["action"] == "matched"
+    assert FastIdentify.served == fast
+    assert IdentifyRoute.served_lean == lean_before + 1

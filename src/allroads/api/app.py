@@ -19,6 +19,7 @@ failed (interrupted).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,6 +49,7 @@ from allroads.settings import Settings
 from allroads.store import Store
 
 API_PREFIX = "/api/v1"
+TELEMETRY_RECHECK_SECONDS = 1.0
 UPLOAD_PATH = API_PREFIX + "/imports"
 FORM_OVERHEAD = 1_048_576  # room for the form fields and multipart framing beside the file
 
@@ -119,12 +121,15 @@ class AllroadsAPI(FastAPI):
     """FastAPI, with the common identify call served in front of its stack (api/fast.py)."""
 
     _fast_identify: FastIdentify | bool | None = False  # False: not yet built
+    _telemetry_checked = -TELEMETRY_RECHECK_SECONDS
+    _telemetry_on = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == FAST_PATH \
                 and scope["method"] == "POST" and not scope["query_string"] \
                 and not scope.get("root_path") and not self.root_path \
-                and not self.dependency_overrides and getattr(self.state, LEAN_SWITCH, True):
+                and not self.dependency_overrides and getattr(self.state, LEAN_SWITCH, True) \
+                and not self._telemetry_enabled():
             fast = self._fast_identify
             if fast is False:
                 fast = self._fast_identify = FastIdentify.build(self)
@@ -133,6 +138,18 @@ class AllroadsAPI(FastAPI):
                 await fast(scope, receive, send, super().__call__)
                 return
         await super().__call__(scope, receive, send)
+
+    def _telemetry_enabled(self) -> bool:
+        """FastAPI's own OpenTelemetry spans and metrics are on (a provider is configured):
+        then every request goes through FastAPI, which records them. Asked at most once a
+        second (the check costs a fair share of a fast identify; providers are set once, at
+        start-up)."""
+        now = time.monotonic()
+        if now - self._telemetry_checked >= TELEMETRY_RECHECK_SECONDS:
+            native = getattr(self, "_native_telemetry", None)
+            self._telemetry_on = bool(native is not None and native.enabled())
+            self._telemetry_checked = now
+        return self._telemetry_on
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, with error responses under their real media type."""

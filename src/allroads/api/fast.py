@@ -22,9 +22,11 @@ and compares every answer (tests/test_api_identify_lean.py).
 
 The layer serves only when the app is as `create_app` builds it: the route's dependencies
 are the ones the lean handler knows (routes/identify.py), it is the one route matching the
-path, the only middleware is the body size limit, no dependency is overridden, and
-`app.state.lean_identify` is not False. Checked once at the first request (the routes are
-then fixed), and the overrides and the switch at every request.
+path, the only middleware is the body size limit, no dependency is overridden,
+`app.state.lean_identify` is not False, and FastAPI's OpenTelemetry instrumentation is off
+(no provider configured: with one, FastAPI must see every request to record it). Checked
+once at the first request (the routes are then fixed), the overrides and the switch at
+every request, the instrumentation at most once a second.
 """
 
 from __future__ import annotations
