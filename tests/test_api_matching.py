@@ -46,7 +46,7 @@ def load(hub: Hub, actor: Actor, req: IdentifyRequest) -> str:
                                                 req.identifiers, early))
     assert first.id
     assert hub.identify(actor, req).id == first.id
-    return first.id
+    return str(first.id)
 
 
 def load_account(api: Api, actor: Actor, source: str, source_id: str,

@@ -149,7 +149,7 @@ def test_more_than_a_hundred_records_is_said(api: Api, actor: Actor, hub: Hub) -
                                                {"email": "elena@petrova.io"},
                                                ELENA)).id for n in range(MAX_RECORDS + 1)}
     assert len(big) == 1
-    many = big.pop()
+    many = str(big.pop())
     single = load(hub, actor, IdentifyRequest(P, "crm", "one", {}, {
         "first_name": "Hiroshi", "last_name": "Tanaka", "city": "Lakeside"}))
     view = explain(api, many, single, "person")
@@ -195,6 +195,7 @@ def test_errors(api: Api, actor: Actor, hub: Hub) -> None:
     assert "no source id after the ':'" in problem(422, "crm:", ids[0])["detail"]
     assert "same record" in problem(422, "CRM:110", "crm:110")["detail"]
     assert "same id" in problem(422, "crm:110", "crm:110")["detail"]
+    assert "same id" in problem(422, ids[0], f" {ids[0]}")["detail"]
 
     # Another tenant's record or entity is a 404 too, named as asked, nothing of acme's.
     hub.ensure_tenant("globex", default_region="US")
@@ -265,12 +266,12 @@ def test_cli_says_when_records_were_left_out(store_url: str, actor: Actor, hub: 
     other = hub.identify(actor, IdentifyRequest(A, "crm", "g", {},
                                                 {"display_name": "Globex"})).id
     env = {"ALLROADS_DATABASE_URL": store_url, "ALLROADS_TENANT": "acme"}
-    shown = runner.invoke(app, ["match", "explain", many.pop(), other, "--type", "account"],
-                          env=env)
+    shown = runner.invoke(app, ["match", "explain", str(many.pop()), str(other), "--type",
+                                "account"], env=env)
     assert shown.exit_code == 0, shown.output
     assert f"Only the first {MAX_RECORDS} of {MAX_RECORDS + 2} records" in said(shown.stdout)
 
 
 @pytest.fixture
 def store_url(hub: Hub) -> str:
-    return hub.store.url
+    return str(hub.store.url)

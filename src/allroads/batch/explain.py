@@ -88,6 +88,10 @@ def explain_pair(store: Store, actor: Actor, entity_type: str, left: str, right:
                 and side_l.record.record_id == side_r.record.record_id:
             raise InvalidInput(f"left {left!r} and right {right!r} are the same record",
                                field="right", hint="pass two different records")
+        if side_l.record is None and side_r.record is None \
+                and side_l.entity.id == side_r.entity.id:
+            raise InvalidInput(f"left and right are the same id {side_l.ref.given!r}",
+                               field="right", hint="pass two different entity ids or records")
         cur_l, cur_r = side_l.current, side_r.current
         merged = cur_l.id == cur_r.id
         if merged:
