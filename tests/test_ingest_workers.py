@@ -16,13 +16,16 @@ _PARENT = """
 import multiprocessing, os, sys, time
 from allroads.ingest import validate
 
-def worker(parent: int) -> None:
+def worker(parent: int, ready) -> None:
+    ready.set()
     validate._exit_with_parent(parent, every=0.05)
 
 if __name__ == "__main__":
     ctx = multiprocessing.get_context("spawn")
-    child = ctx.Process(target=worker, args=(os.getpid(),))
+    ready = ctx.Event()
+    child = ctx.Process(target=worker, args=(os.getpid(), ready))
     child.start()
+    ready.wait(120)  # the worker is watching (starting one takes seconds on a busy machine)
     print(child.pid, flush=True)
     time.sleep(60)
 """
@@ -46,7 +49,7 @@ def test_a_worker_ends_when_the_importing_process_is_killed(tmp_path: Path) -> N
         assert _alive(worker)
         parent.kill()
         parent.wait(10)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while _alive(worker) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not _alive(worker), "the worker outlived the killed importing process"
