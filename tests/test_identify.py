@@ -322,3 +322,16 @@ def test_an_integer_beyond_64_bits_is_stored_and_sent_again_unchanged(hub: Hub,
                                                           "loyalty": big + 1},
                                          email="jane@big.example"))
     assert changed.id == first.id and "unchanged" not in changed.evidence[0]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_are_refused_on_both_databases(hub: Hub, actor: Actor,
+                                                        value: float) -> None:
+    req = IdentifyRequest(EntityType.PERSON, "crm", "n1", {"email": "nan@acme.com"},
+                          {"scores": {"risk": [1.5, value]}})
+    with pytest.raises(InvalidInput) as caught:
+        hub.identify(actor, req)
+    assert caught.value.field == "attributes.scores.risk[1]"
+    assert "not a number JSON can hold" in caught.value.message
+    with pytest.raises(NotFound):  # nothing was stored
+        hub.resolve(actor, EntityType.PERSON, kind="email", value="nan@acme.com")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -132,6 +133,7 @@ def prepare_request(region: str | None, req: IdentifyRequest, rules: RuleSet) ->
     source = normalize_source(req.source)
     if not isinstance(req.attributes, dict):
         raise InvalidInput("attributes must be an object", field="attributes")
+    _check_finite(req.attributes, "attributes")
     if req.normalized:
         idents = {k: [str(v) for v in (vs if isinstance(vs, list) else [vs]) if v]
                   for k, vs in (req.identifiers or {}).items()}
@@ -173,6 +175,21 @@ def prepare_request(region: str | None, req: IdentifyRequest, rules: RuleSet) ->
     digest = hashlib.sha256(_canonical_json(content)).hexdigest()
     return Prepared(source, source_key, idents, usable, blocked, evidence, digest, attributes,
                     received)
+
+
+def _check_finite(value: Any, path: str) -> None:
+    """NaN and the infinities are not JSON numbers: PostgreSQL's JSONB refuses them, and a
+    record must be stored the same on both databases."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{path}: {value} is not a number JSON can hold", field=path,
+                               hint="send a finite number, or null for no value")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{path}[{i}]")
 
 
 def _canonical_json(content: Any) -> bytes:
