@@ -493,14 +493,18 @@ class _FuzzyCheck:
             [(r.p.features(r.etype), self.keys[r.index]) for r in asked], self.scorer, limit=1)
         self.stored_match = {r.index for r, matches in zip(asked, found, strict=True)
                              if matches and self._close(matches[0].probability)}
-        # blocking key -> the features of the batch's rows before this one holding it
-        self.earlier: dict[str, list[Features]] = {}
+        # blocking key -> the batch's rows before this one holding it
+        self.earlier: dict[str, list[_Row]] = {}
+        # row index -> its features as identify would read the row back from the store
+        # (worked out only when a later row shares a key with it)
+        self._stored: dict[int, Features] = {}
 
     def may_match(self, row: _Row) -> bool:
         if row.index in self.stored_match:
             return True
         features = row.p.features(row.etype)
-        return any(self._close(probability_of(self.scorer.weight(features, other)))
+        return any(self._close(probability_of(self.scorer.weight(features,
+                                                                 self._stored_view(other))))
                    for key in self.keys.get(row.index, ())
                    for other in self.earlier.get(key, ()))
 
@@ -508,13 +512,15 @@ class _FuzzyCheck:
         """The row is written: a later row sharing a blocking key with it is scored against
         it as identify would read it back from the store."""
         keys = self.keys.get(row.index)
-        if keys is None:
-            keys = self._keys(row)
-        if keys:
-            stored = incremental.features_for(self.etype)(
+        for key in self._keys(row) if keys is None else keys:
+            self.earlier.setdefault(key, []).append(row)
+
+    def _stored_view(self, row: _Row) -> Features:
+        features = self._stored.get(row.index)
+        if features is None:
+            features = self._stored[row.index] = incremental.features_for(self.etype)(
                 incremental.flat_record(row.p.attributes, row.p.identifiers))
-            for key in keys:
-                self.earlier.setdefault(key, []).append(stored)
+        return features
 
     def _keys(self, row: _Row) -> list[str]:
         return incremental.keys_of(row.p.features(row.etype), self.model)
