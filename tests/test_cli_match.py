@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from allroads.cli.main import app
@@ -128,3 +129,22 @@ def test_errors_are_specific(env: dict[str, str | None], hub: Hub, actor: Actor)
     assert empty.exit_code == 0, empty.output
     assert "succeeded" in empty.stdout
     del hub, actor
+
+
+def test_index_rebuilds_keys_and_features(env: dict[str, str | None], hub: Hub,
+                                          actor: Actor, sqlite_store: Store) -> None:
+    people(hub, actor)
+    with sqlite_store.engine.begin() as c:
+        keys = c.execute(sa.text("SELECT count(*) FROM match_keys")).scalar_one()
+        c.execute(sa.text("DELETE FROM match_keys"))
+        c.execute(sa.text("DELETE FROM match_features"))
+    done = invoke(env, "match", "index", "--type", "person", "--json")
+    assert done.exit_code == 0, done.output
+    counts = json.loads(done.stdout)
+    assert counts["records"] == 14 and counts["keys"] == keys
+    with sqlite_store.engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM match_features")).scalar_one() == 14
+    shown = invoke(env, "match", "index", "--type", "person")
+    assert shown.exit_code == 0 and "Blocking keys" in shown.output, shown.output
+    bad = invoke(env, "match", "index", "--type", "company")
+    assert bad.exit_code == 2 and "company" in bad.output

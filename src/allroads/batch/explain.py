@@ -335,7 +335,8 @@ def _joining_merges(tx: Tx, family: set[int], fam_l: set[int], fam_r: set[int]
 
 def _as_match_record(version: RecordVersionRow, entity_id: int) -> MatchRecord:
     return MatchRecord(version.record_id, version.source, version.source_key, entity_id,
-                       dict(version.attributes or {}), dict(version.identifiers or {}))
+                       dict(version.attributes or {}), dict(version.identifiers or {}),
+                       version.version)
 
 
 def _side(side: _Side, names: dict[int, Any], records: Sequence[RecordVersionRow],

@@ -337,7 +337,7 @@ class MatchRuns:
                                       result, apart_entities)
         report("indexing", 0.97, counts)
         counts["keys"] = self._index(actor, etype, base,
-                                     incremental.features_for(etype.value), flat)
+                                     incremental.features_for(etype.value), stored, flat)
         return counts, dict(result.timings), _training_view(result)
 
     def _apply_links(self, actor: Actor, etype: EntityType, run: MatchRunRow,
@@ -414,15 +414,45 @@ class MatchRuns:
         return len(added)
 
     def _index(self, actor: Actor, etype: EntityType, model: MatchModel,
-               features: FeatureFunction, flat: list[dict[str, Any]]) -> int:
-        """Rewrite the blocking keys of every record read, in one transaction (records
-        written since keep theirs); how many keys the records hold."""
-        ids = [int(r["id"]) for r in flat]
-        rows = (row for r in flat for row in incremental.key_rows(
-            actor.tenant_id, etype.value, int(r["id"]), features(r), model))
+               features: FeatureFunction, stored: list[MatchRecord],
+               flat: list[dict[str, Any]]) -> int:
+        """Rewrite the blocking keys and stored features of every record read, in one
+        transaction; how many keys the records hold."""
         with self.store.write() as tx:
-            tx.delete_record_match_keys(ids)
-            return tx.insert_match_keys(rows)
+            tx.delete_record_match_keys([r.id for r in stored])
+            return incremental.index_records(
+                tx, actor.tenant_id, etype.value,
+                ((r.id, r.version, features(f)) for r, f in zip(stored, flat, strict=True)),
+                model)
+
+    def index(self, actor: Actor, entity_type: str, *, batch: int = 5000,
+              progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Rebuild the blocking keys and stored features of every live record of the type
+        (what identify's fuzzy look-ups read), `batch` records per transaction, without a
+        match run: after an upgrade that stores features, or to repair the index.
+        `progress(done, total)` after each batch. Counts of records and keys."""
+        self._model(entity_type)
+        etype = EntityType(entity_type)
+        features = incremental.features_for(etype.value)
+        with self.store.read() as tx:
+            total = tx.count_records(actor.tenant_id, etype.value)
+        done = keys = 0
+        after = 0
+        while True:
+            with self.store.read() as tx:
+                chunk = tx.records_after(actor.tenant_id, etype.value, after, batch)
+            if not chunk:
+                break
+            with self.store.write() as tx:
+                tx.delete_record_match_keys([r.id for r in chunk])
+                keys += incremental.index_records(
+                    tx, actor.tenant_id, etype.value,
+                    ((r.id, r.version, features(flatten_record(r))) for r in chunk))
+            done += len(chunk)
+            after = chunk[-1].id
+            if progress is not None:
+                progress(done, max(total, done))
+        return {"records": done, "keys": keys}
 
     # The review queue -------------------------------------------------------------------
     def candidates(self, actor: Actor, entity_type: str | None = None, status: str = "open",

@@ -379,10 +379,10 @@ class _Loader:
                                      r.actor.initiator, r.actor.touchpoint, r.now))
         tx.insert_versions(versions)
         tx.insert_identifier_rows(index_rows)
-        tx.insert_match_keys(  # the blocking keys of fuzzy matching (identify's look-ups)
-            row for r, rid in zip(run, record_ids, strict=True)
-            for row in incremental.key_rows(tenant, r.etype.value, rid,
-                                            r.p.features(r.etype)))
+        for etype in dict.fromkeys(r.etype for r in run):  # fuzzy matching's keys, features
+            incremental.index_records(tx, tenant, etype.value, (
+                (rid, 1, r.p.features(r.etype))
+                for r, rid in zip(run, record_ids, strict=True) if r.etype is etype))
         tx.insert_links(link_rows)
         self._write_profiles(tx, run, public, entity_ids, record_ids, versions)
         self.report.seeded += len(run)

@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from allroads.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -199,6 +199,28 @@ class Hub:
                 return unchanged
         with self.store.write() as tx:
             return identify(self._unit(tx, actor), req, prepared=prepared)
+
+    def identify_group(self, calls: Sequence[tuple[Actor, IdentifyRequest, Prepared | None]]
+                       ) -> list[IdentifyResult | Exception]:
+        """Several identify calls in one transaction with one commit: what a single writer
+        does with the calls that queued while it was busy (on SQLite a commit costs more
+        than the rows of one call, and calls share the pages they change). Each call runs
+        in a savepoint, in order, and sees the calls before it: an error undoes only its
+        own writes and is its answer. If the commit fails, that error is every call's
+        answer (nothing was stored). `prepared`: as for `identify`."""
+        out: list[IdentifyResult | Exception] = []
+        try:
+            with self.store.write() as tx:
+                for actor, req, prepared in calls:
+                    unit = self._unit(tx, self._touchpoint_actor(actor, req))
+                    try:
+                        with tx.savepoint():
+                            out.append(identify(unit, req, prepared=prepared))
+                    except Exception as exc:  # the call's answer
+                        out.append(exc)
+        except Exception as exc:  # the commit failed: nothing is stored
+            return [exc] * len(calls)
+        return out
 
     def identify_unchanged(self, actor: Actor, req: IdentifyRequest) -> IdentifyResult | None:
         """`identify`'s answer when the record is already stored with exactly this content

@@ -267,10 +267,9 @@ def identify(u: Unit, req: IdentifyRequest, *, strict: bool = False,
                               message=decision.rejected, account=account_result)
     target = decision.target
     record_id = _write_record(u, etype, p, record, target, decision.evidence)
-    tx.replace_match_keys(tenant, etype.value, record_id,
-                          incremental.keys_of(p.features(etype),
-                                              incremental.key_model(etype.value)),
-                          new=record is None)
+    incremental.index_record(tx, tenant, etype.value, record_id,
+                             1 if record is None else record.current_version + 1,
+                             p.features(etype), new=record is None)
     if decision.fuzzy_review is not None:
         review = decision.fuzzy_review
         tx.add_match_candidates(tenant, etype.value, None, [NewCandidate(

@@ -23,6 +23,7 @@ from allroads.store.schema import (
     imports,
     links,
     match_candidates,
+    match_features,
     match_keys,
     merges,
     record_versions,
@@ -270,9 +271,10 @@ class ImportQueries(BulkQueries):
 
     def delete_record(self, record_id: int) -> None:
         """Remove a record an import created, with its versions, index rows, links, blocking
-        keys and review-queue pairs (the undo of that import; the row stays in the import's
-        staging)."""
-        for table in (identifiers, links, record_versions, review_items, match_keys):
+        keys, stored features and review-queue pairs (the undo of that import; the row
+        stays in the import's staging)."""
+        for table in (identifiers, links, record_versions, review_items, match_keys,
+                      match_features):
             self.conn.execute(table.delete().where(table.c.record_id == record_id))
         # Review-queue pairs about the record go with it (decided ones too: they were
         # labels about a record that no longer exists).

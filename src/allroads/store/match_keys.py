@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from allroads.store.base import TxBase
 from allroads.store.matching import MatchRecord
 from allroads.store.schema import (
     entities,
+    match_features,
     match_keys,
     match_settings,
     record_versions,
@@ -35,6 +36,9 @@ _LONG_DIGITS = re.compile(r"\d{19}")
 _MAX_HOPS = 100
 
 mk = match_keys
+mf = match_features
+_DELETE_FEATURES = mf.delete().where(mf.c.record_id == bp("b_record_id"))
+_INSERT_FEATURES = mf.insert()
 _KEYS_OF = sa.select(mk.c.key).where(mk.c.record_id == bp("record_id"))
 _DELETE_KEY = mk.delete().where(mk.c.record_id == bp("b_record_id"), mk.c.key == bp("b_key"))
 _INSERT_KEY = mk.insert()
@@ -61,11 +65,16 @@ _IDENTIFIERS_RAW = sa.type_coerce(_rv.c.identifiers, sa.Text)
 # By primary key only: with the tenant and type in the WHERE clause as well, SQLite's planner
 # (after ANALYZE, one tenant) scans the tenant's records for ten ids or more. The tenant
 # and type are checked on the rows instead.
+# With the features stored for the record (NULL when none, or when they are of an older
+# version than the current one).
 _HEADS_BY_ID = (
     sa.select(records.c.id, records.c.source, records.c.source_key, records.c.entity_id,
               entities.c.status, entities.c.merged_into, records.c.tenant_id,
-              records.c.entity_type, records.c.current_version, records.c.content_hash)
+              records.c.entity_type, records.c.current_version, records.c.content_hash,
+              mf.c.features)
     .join(entities, entities.c.id == records.c.entity_id)
+    .outerjoin(mf, sa.and_(mf.c.record_id == records.c.id,
+                           mf.c.version == records.c.current_version))
     .where(records.c.id.in_(bp("ids", expanding=True))))
 _CONTENTS_BY_ID = (
     sa.select(records.c.id, _ATTRIBUTES_RAW, _IDENTIFIERS_RAW)
@@ -89,6 +98,8 @@ class RecordHead:
     entity_id: int
     version: int
     content_hash: str
+    # The features stored for this version (`put_match_features`), decoded; None if none.
+    features: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +141,22 @@ class MatchKeyQueries(TxBase):
                 {"tenant_id": tenant_id, "entity_type": entity_type, "key": k,
                  "record_id": record_id} for k in sorted(added)])
 
+    def put_match_features(self, record_id: int, version: int, features: str, *,
+                           new: bool = False) -> None:
+        """Store the record's features (JSON text) as of `version`, replacing what it held.
+        `new`: the record was just inserted and has none yet."""
+        if not new:
+            self._run(_DELETE_FEATURES, {"b_record_id": record_id})
+        self._run(_INSERT_FEATURES, {"record_id": record_id, "version": version,
+                                     "features": features})
+
+    def insert_match_features(self, rows: Iterable[tuple[int, int, str]], *,
+                              chunk: int = 50_000) -> int:
+        """Add (record_id, version, features) rows in bulk (COPY on PostgreSQL, executemany
+        on SQLite); the number added. The records must have none yet."""
+        return self._bulk_copy("match_features", ("record_id", "version", "features"), rows,
+                               chunk)
+
     def match_key_candidates(self, tenant_id: int, entity_type: str, keys: Iterable[str], *,
                              cap: int = 1000) -> KeyCandidates:
         """The records holding each key; a key held by more than `cap` records is skipped
@@ -150,43 +177,57 @@ class MatchKeyQueries(TxBase):
         """Add (tenant_id, entity_type, key, record_id) rows in bulk (COPY on PostgreSQL,
         executemany on SQLite); the number added. The records must have none of these
         keys yet (a repeat is an integrity error: delete first)."""
+        return self._bulk_copy("match_keys", ("tenant_id", "entity_type", "key", "record_id"),
+                               rows, chunk, check=lambda batch: _check_keys(r[2] for r in batch))
+
+    def _bulk_copy(self, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]],
+                   chunk: int, check: Callable[[list[tuple[Any, ...]]], None] | None = None
+                   ) -> int:
         total = 0
-        batch: list[tuple[int, str, str, int]] = []
+        batch: list[tuple[Any, ...]] = []
         for row in rows:
             batch.append(row)
             if len(batch) >= chunk:
-                total += self._copy_keys(batch)
+                total += self._copy(table, columns, batch, check)
                 batch = []
-        return total + self._copy_keys(batch)
+        return total + self._copy(table, columns, batch, check)
 
-    def _copy_keys(self, rows: list[tuple[int, str, str, int]]) -> int:
+    def _copy(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+              check: Callable[[list[tuple[Any, ...]]], None] | None) -> int:
         if not rows:
             return 0
-        _check_keys(r[2] for r in rows)
+        if check is not None:
+            check(rows)
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        names = ", ".join(columns)
         try:
             if self.dialect.name == "postgresql":
-                with cursor.copy("COPY match_keys (tenant_id, entity_type, key, record_id) "
-                                 "FROM STDIN") as copy:
+                with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
             else:
-                cursor.executemany("INSERT INTO match_keys (tenant_id, entity_type, key, "
-                                   "record_id) VALUES (?, ?, ?, ?)", rows)
+                marks = ", ".join("?" * len(columns))
+                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
         finally:
             cursor.close()
         return len(rows)
 
     def delete_match_keys(self, tenant_id: int, entity_type: str) -> int:
-        """Remove every key of this tenant and type (before rebuilding them); how many."""
+        """Remove every key and stored feature of this tenant and type (before rebuilding
+        them); how many keys."""
+        of_type = sa.select(records.c.id).where(records.c.tenant_id == tenant_id,
+                                                records.c.entity_type == entity_type)
+        self.conn.execute(mf.delete().where(mf.c.record_id.in_(of_type)))
         result = self.conn.execute(mk.delete().where(mk.c.tenant_id == tenant_id,
                                                      mk.c.entity_type == entity_type))
         return int(result.rowcount)
 
     def delete_record_match_keys(self, record_ids: Sequence[int]) -> None:
+        """Remove these records' keys and stored features (before writing them again)."""
         for start in range(0, len(record_ids), 500):
             chunk = list(record_ids[start:start + 500])
             self.conn.execute(mk.delete().where(mk.c.record_id.in_(chunk)))
+            self.conn.execute(mf.delete().where(mf.c.record_id.in_(chunk)))
 
     def count_match_keys(self, tenant_id: int, entity_type: str) -> int:
         return int(self.conn.execute(
@@ -200,7 +241,8 @@ class MatchKeyQueries(TxBase):
         active survivor); records whose entity is deleted are left out. In id order."""
         heads = self.match_record_heads(tenant_id, entity_type, record_ids)
         contents = self.match_record_contents([h.id for h in heads])
-        return [MatchRecord(h.id, h.source, h.source_key, h.entity_id, *contents[h.id])
+        return [MatchRecord(h.id, h.source, h.source_key, h.entity_id, *contents[h.id],
+                            h.version)
                 for h in heads if h.id in contents]
 
     def match_record_heads(self, tenant_id: int, entity_type: str, record_ids: Iterable[int]
@@ -215,10 +257,11 @@ class MatchKeyQueries(TxBase):
         rows.sort(key=lambda r: int(r[0]))
         current = self._survivors_of({int(r[3]): (str(r[4]), r[5]) for r in rows})
         out: list[RecordHead] = []
-        for rid, source, key, entity_id, _status, _into, _t, _e, version, digest in rows:
+        for rid, source, key, entity_id, _status, _into, _t, _e, version, digest, feats in rows:
             now = current.get(int(entity_id))
             if now is not None:
-                out.append(RecordHead(int(rid), source, key, now, int(version), str(digest)))
+                out.append(RecordHead(int(rid), source, key, now, int(version), str(digest),
+                                      orjson.loads(feats) if feats else None))
         return out
 
     def match_record_contents(self, record_ids: Sequence[int]

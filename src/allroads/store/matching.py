@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -118,6 +118,7 @@ class MatchRecord:
     entity_id: int
     attributes: dict[str, Any]
     identifiers: dict[str, Any]
+    version: int = 1  # the current version's number
 
 
 class MatchQueries(TxBase):
@@ -384,24 +385,43 @@ class MatchQueries(TxBase):
         and identifiers, and its entity followed through merges to the survivor; in id
         order, read in batches of `batch` records."""
         survivors = self.survivors(tenant_id, entity_type)
-        rv = record_versions
-        q = (sa.select(records.c.id, records.c.source, records.c.source_key,
-                       records.c.entity_id, rv.c.attributes, rv.c.identifiers)
-             .join(rv, sa.and_(rv.c.record_id == records.c.id,
-                               rv.c.version == records.c.current_version))
-             .where(records.c.tenant_id == tenant_id, records.c.entity_type == entity_type)
-             .order_by(records.c.id).limit(batch))
         after = 0
         while True:
-            rows = self.conn.execute(q.where(records.c.id > after)).all()
-            for rid, source, key, entity_id, attributes, identifiers in rows:
-                current = survivors.get(int(entity_id))
+            rows = self._records_after(tenant_id, entity_type, after, batch)
+            for row in rows:
+                current = survivors.get(row.entity_id)
                 if current is not None:
-                    yield MatchRecord(int(rid), source, key, current, dict(attributes or {}),
-                                      dict(identifiers or {}))
+                    yield replace(row, entity_id=current)
             if len(rows) < batch:
                 return
-            after = int(rows[-1][0])
+            after = rows[-1].id
+
+    def records_after(self, tenant_id: int, entity_type: str, after: int, limit: int
+                      ) -> list[MatchRecord]:
+        """At most `limit` records of this tenant and type with ids above `after`, in id
+        order, at their current version; each with the entity it is filed under (not
+        followed through merges), deleted entities' records included."""
+        return self._records_after(tenant_id, entity_type, after, limit)
+
+    def count_records(self, tenant_id: int, entity_type: str) -> int:
+        return int(self.conn.execute(sa.select(sa.func.count()).select_from(records).where(
+            records.c.tenant_id == tenant_id, records.c.entity_type == entity_type))
+            .scalar_one())
+
+    def _records_after(self, tenant_id: int, entity_type: str, after: int, limit: int
+                       ) -> list[MatchRecord]:
+        rv = record_versions
+        q = (sa.select(records.c.id, records.c.source, records.c.source_key,
+                       records.c.entity_id, rv.c.attributes, rv.c.identifiers, rv.c.version)
+             .join(rv, sa.and_(rv.c.record_id == records.c.id,
+                               rv.c.version == records.c.current_version))
+             .where(records.c.tenant_id == tenant_id, records.c.entity_type == entity_type,
+                    records.c.id > after)
+             .order_by(records.c.id).limit(limit))
+        return [MatchRecord(int(rid), source, key, int(entity_id), dict(attributes or {}),
+                            dict(identifiers or {}), int(version))
+                for rid, source, key, entity_id, attributes, identifiers, version
+                in self.conn.execute(q)]
 
     def survivors(self, tenant_id: int, entity_type: str) -> dict[int, int]:
         """Each entity of this tenant and type that is active or merged, and the active

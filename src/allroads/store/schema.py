@@ -523,6 +523,19 @@ match_keys = sa.Table(
     sa.PrimaryKeyConstraint("tenant_id", "entity_type", "key", "record_id"),
 )
 
+# The comparison features of each record's current version, as the matching model reads
+# them (JSON text, written with its keys): a fuzzy look-up reads its candidates' features
+# here instead of re-parsing their names. `version` is the record version they were worked
+# out from; a row behind the record's current version is not used.
+match_features = sa.Table(
+    "match_features",
+    metadata,
+    sa.Column("record_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+              sa.ForeignKey("records.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("features", sa.Text(), nullable=False),
+)
+
 # Protection follows merges backwards (`merged_family`: who was merged into these?) on every
 # fuzzy link; without an index that is a scan of the tenant's entities.
 sa.Index("ix_entities_merged_into", entities.c.merged_into)

@@ -12,12 +12,8 @@ as it always has.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import json
 from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
-from functools import partial
 from typing import Any, ClassVar, get_args
 
 import fastapi.routing
@@ -29,13 +25,14 @@ from starlette.concurrency import run_in_threadpool
 from allroads.api.deps import IngestKey, authenticate, bearer_scheme, current_key, known_query
 from allroads.api.idempotency import HEADER, IdempotencyDep, IdempotentRoute, idempotency
 from allroads.api.schemas import IdentifyAccountIn, IdentifyIn, IdentifyOut
+from allroads.api.writer import IdentifyWriter
 from allroads.domain.types import EntityType, IdentifyRequest, IdentifyResult, Role
 from allroads.resolution.hub import Hub, Principal
 
 _IDEMPOTENCY_HEADER = HEADER.lower().encode()
 # `app.state.lean_identify = False` turns the lean handler off (tests compare the two).
 LEAN_SWITCH = "lean_identify"
-WRITER = "identify_writer"  # app.state: the Executor of identify's writes (or None)
+WRITER = "identify_writer"  # app.state: the IdentifyWriter of identify's writes (or None)
 
 
 def router() -> APIRouter:
@@ -58,35 +55,33 @@ async def identify(request: Request, principal: IngestKey, _idempotency: Idempot
 
 
 async def run_identify(hub: Hub, principal: Principal, body: IdentifyIn,
-                       writer: Executor | None = None) -> dict[str, Any]:
+                       writer: IdentifyWriter | None = None) -> dict[str, Any]:
     # One thread hop at most. Where reads are local (SQLite), a record sent again
     # unchanged, the common case, is answered right here from a read transaction; the
     # writer (which may wait for another writer) always runs in another thread, with the
     # request as already prepared (identifiers normalized) here: `writer` (SQLite, while the
-    # app runs: one thread, as SQLite has one writer) or the thread pool.
+    # app runs: one thread, as SQLite has one writer, writing the calls that queue in
+    # groups) or the thread pool.
     actor, req = principal.actor(), to_request(body)
     local = hub.store.dialect.local_reads
     result, prepared = hub.check_unchanged(actor, req) if local else (None, None)
     if result is None:
         if writer is not None:
-            call = partial(hub.identify, actor, req, unchanged_checked=local,
-                           prepared=prepared)
-            result = await asyncio.get_running_loop().run_in_executor(
-                writer, contextvars.copy_context().run, call)
+            result = await writer.identify(actor, req, prepared)
         else:
             result = await run_in_threadpool(hub.identify, actor, req,
                                              unchanged_checked=local, prepared=prepared)
     return result_view(result)
 
 
-def identify_writer(hub: Hub) -> Executor | None:
+def identify_writer(hub: Hub) -> IdentifyWriter | None:
     """The thread identify's writes run in while the app runs (`app.state.identify_writer`,
     set by the app's lifespan): one, on SQLite, whose writes wait for each other anyway
-    (Store.write's lock): a write is handed to a thread that is already waiting for work,
-    instead of to one of up to 40 pool threads queueing on the lock. None elsewhere."""
+    (Store.write's lock), writing the calls that queue meanwhile together (see
+    allroads.api.writer). None elsewhere."""
     if not hub.store.dialect.local_reads:
         return None
-    return ThreadPoolExecutor(1, thread_name_prefix="allroads-identify")
+    return IdentifyWriter(hub)
 
 
 def to_request(body: IdentifyIn) -> IdentifyRequest:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
+import orjson
+
 from allroads.domain.normalize.person_name import split_full_name
 from allroads.resolution.matching.accounts import account_features, account_model
 from allroads.resolution.matching.model import (
@@ -60,6 +62,11 @@ FUZZY_FIELDS: dict[str, frozenset[str]] = {
     "person": frozenset({"first_name", "last_name", "name", "birthdate", "address"}),
     "account": frozenset({"name", "display_name"}),
 }
+
+# Stored features (``stored_features``) carry this revision. Bump it when person_features
+# or account_features change what they give: features stored by older code are then not
+# used (worked out from the record again until `allroads match index` stores them anew).
+FEATURES_REVISION = 1
 
 # Identifier kinds that are not customer attributes (the record's own key).
 _NOT_ATTRIBUTES = frozenset({"source_id"})
@@ -158,6 +165,15 @@ def keys_of(features: Features, model: MatchModel) -> list[str]:
     return out
 
 
+def stored_features(features: Features) -> str:
+    """The features as stored beside a record's keys: JSON text of the compared ones
+    (without the blocking keys, which are stored as keys, or empty values), with the
+    revision they were worked out by."""
+    kept = {k: v for k, v in features.items() if v is not None and not k.startswith("bk_")}
+    kept["_rev"] = FEATURES_REVISION
+    return orjson.dumps(kept).decode()
+
+
 # Scores ----------------------------------------------------------------------------------
 @dataclass
 class FuzzyMatch:
@@ -214,12 +230,26 @@ class Scorer:
                    model.prior_weight())
 
     def weight(self, left: Features, right: Features) -> float:
-        total = self.prior
-        for comp, weights in zip(self.model.comparisons, self.weights, strict=True):
-            g = comp.gamma(left, right)
-            if g >= 0:
-                total += weights[g]
-        return total
+        return self.weigher(left)(right)
+
+    def weigher(self, left: Features) -> Callable[[Features], float]:
+        """`weight(left, ·)` for the candidates of one record: the comparisons whose
+        columns `left` lacks are missing for every candidate (weight 0), so they are left
+        out once instead of checked per candidate."""
+        active = [(comp.gamma, weights)
+                  for comp, weights in zip(self.model.comparisons, self.weights, strict=True)
+                  if all(left.get(c) is not None for c in comp.null_columns)]
+        prior = self.prior
+
+        def weight(right: Features) -> float:
+            total = prior
+            for gamma, weights in active:
+                g = gamma(left, right)
+                if g >= 0:
+                    total += weights[g]
+            return total
+
+        return weight
 
     def explain(self, left: Features, right: Features) -> PairScore:
         return self.model.explain(left, right)
@@ -279,11 +309,11 @@ def tenant_model(tx: Tx, tenant_id: int, entity_type: str) -> MatchModel:
 
 # Candidates' features ----------------------------------------------------------------------
 class FeatureCache:
-    """The features of stored records, keyed by (record id, version, content hash): a
-    version never changes, so neither do its features. The same stored people come back as
-    candidates again and again (common names share blocking keys); reading a record's
-    version and turning it into features cost more than scoring it. When full (`size`
-    entries) the cache starts again empty."""
+    """The features of stored records: those stored with the record's keys for its current
+    version (``stored_features``); else worked out from the record (a record written
+    before features were stored) and kept, keyed by (record id, version, content hash): a
+    version never changes, so neither do its features. When full (`size` entries) the
+    cache starts again empty."""
 
     def __init__(self, size: int = 100_000) -> None:
         self.size = size
@@ -298,6 +328,10 @@ class FeatureCache:
         out: dict[int, tuple[RecordHead, dict[str, Any]]] = {}
         missing: list[RecordHead] = []
         for head in heads:
+            stored = head.features
+            if stored is not None and stored.get("_rev") == FEATURES_REVISION:
+                out[head.id] = (head, stored)
+                continue
             features = entries.get((head.id, head.version, head.content_hash))
             if features is None:
                 missing.append(head)
@@ -373,12 +407,13 @@ def find_matches_many(tx: Tx, tenant_id: int, entity_type: str,
     candidates = FEATURES.read(tx, tenant_id, entity_type, union)
     for i, ((features, _), (hits, picked)) in enumerate(zip(items, chosen, strict=True)):
         best: dict[int, tuple[float, Any, dict[str, Any]]] = {}
+        weigh = scorer.weigher(features)
         for rid in picked:  # in id order: the first of equal weights wins
             found_rec = candidates.get(rid)
             if found_rec is None or found_rec[0].entity_id == exclude_entity:
                 continue
             rec, other = found_rec
-            weight = scorer.weight(features, other)
+            weight = weigh(other)
             held = best.get(rec.entity_id)
             if held is None or weight > held[0]:
                 best[rec.entity_id] = (weight, rec, other)
@@ -423,21 +458,30 @@ def decide(matches: Sequence[FuzzyMatch], thresholds: Thresholds) -> FuzzyDecisi
     return FuzzyDecision(thresholds.decide(top.probability), top)
 
 
-def index_record(tx: Tx, tenant_id: int, entity_type: str, record_id: int,
-                 features: Features, model: MatchModel, *, new: bool = False) -> list[str]:
-    """Store the record's blocking keys (replacing what it held); the keys."""
-    keys = keys_of(features, model)
-    tx.replace_match_keys(tenant_id, entity_type, record_id, keys, new=new)
-    return keys
+def index_record(tx: Tx, tenant_id: int, entity_type: str, record_id: int, version: int,
+                 features: Features, *, new: bool = False) -> None:
+    """Store the record's blocking keys and features as of `version` (replacing what it
+    held). `new`: the record was just inserted."""
+    tx.replace_match_keys(tenant_id, entity_type, record_id,
+                          keys_of(features, key_model(entity_type)), new=new)
+    tx.put_match_features(record_id, version, stored_features(features), new=new)
 
 
-def key_rows(tenant_id: int, entity_type: str, record_id: int, features: Features,
-             model: MatchModel | None = None) -> list[tuple[int, str, str, int]]:
-    """The record's key rows for ``Tx.insert_match_keys`` (bulk writers)."""
-    keys = keys_of(features, model or key_model(entity_type))
-    return [(tenant_id, entity_type, k, record_id) for k in keys]
+def index_records(tx: Tx, tenant_id: int, entity_type: str,
+                  records: Iterable[tuple[int, int, Features]],
+                  model: MatchModel | None = None) -> int:
+    """`index_record` in bulk for records holding no keys or features yet: (record id,
+    version, features) each; how many keys were written."""
+    model = model or key_model(entity_type)
+    items = list(records)
+    written = tx.insert_match_keys((tenant_id, entity_type, k, rid)
+                                   for rid, _, features in items
+                                   for k in keys_of(features, model))
+    tx.insert_match_features((rid, version, stored_features(features))
+                             for rid, version, features in items)
+    return written
 
 
 __all__ = ["MODELS", "FuzzyDecision", "FuzzyMatch", "ModelCache", "Scorer", "decide",
-           "find_matches", "find_matches_many", "flat_record", "index_record", "key_model",
-           "key_rows", "keys_of", "tenant_model", "wants_fuzzy"]
+           "find_matches", "find_matches_many", "flat_record", "index_record", "index_records",
+           "key_model", "keys_of", "stored_features", "tenant_model", "wants_fuzzy"]

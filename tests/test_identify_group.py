@@ -1,0 +1,119 @@
+"""Identify calls written together (group commit): `Hub.identify_group` on both databases
+(each call in a savepoint, in order, seeing the ones before it; an error is its call's
+answer alone and leaves nothing of that call), and the API's writer thread on SQLite,
+which puts the calls that queue while it writes into one group."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from allroads.api.writer import IdentifyWriter
+from allroads.domain.errors import InvalidInput
+from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, IdentifyResult
+from allroads.resolution.hub import Hub
+from allroads.store import Store
+from allroads.store.schema import records
+from conftest import make_store
+
+
+def _person(key: str, email: str, source: str = "widget") -> IdentifyRequest:
+    return IdentifyRequest(EntityType.PERSON, source, key, {"email": email},
+                           {"first_name": "Ada", "last_name": f"Lovelace {key}"})
+
+
+def _record_count(store: Store) -> int:
+    with store.engine.connect() as c:
+        return int(c.execute(sa.select(sa.func.count()).select_from(records)).scalar_one())
+
+
+def test_a_group_is_written_in_order_and_an_error_stays_its_own(hub: Hub,
+                                                                  actor: Actor) -> None:
+    answers = hub.identify_group([
+        (actor, _person("w-1", "ada@analytical.example.net"), None),
+        (actor, _person("w-2", "bad address"), None),  # invalid email: its own error
+        (actor, _person("w-3", "ADA@analytical.example.net"), None),  # sees w-1
+        (actor, _person("w-4", "lord@byron.example.net", source="Not A Source!"), None),
+    ])
+    first, bad, third, worse = answers
+    assert isinstance(first, IdentifyResult) and first.action is Action.CREATED
+    assert isinstance(bad, InvalidInput) and "email" in str(bad)
+    assert isinstance(third, IdentifyResult) and third.action is Action.MATCHED
+    assert third.id == first.id
+    assert isinstance(worse, InvalidInput) and "source" in str(worse)
+    assert _record_count(hub.store) == 2  # the failed calls left nothing
+    again = hub.identify_group([(actor, _person("w-1", "ada@analytical.example.net"), None)])
+    assert isinstance(again[0], IdentifyResult) and again[0].id == first.id
+
+
+def test_a_rejected_call_does_not_stop_its_group(hub: Hub, actor: Actor) -> None:
+    """A record that would join two customers through the import touchpoint is rejected
+    (its policy), and the next call of the group is still written."""
+    first = hub.identify_group([(actor, _person("a-1", "one@analytical.example.net"), None)])[0]
+    second = hub.identify_group([(actor, _person("a-2", "two@analytical.example.net"), None)])[0]
+    assert isinstance(first, IdentifyResult) and isinstance(second, IdentifyResult)
+    bridge = IdentifyRequest(EntityType.PERSON, "crm", "c-9",
+                             {"email": ["one@analytical.example.net",
+                                        "two@analytical.example.net"]}, {}, None, "import")
+    rejected, created = hub.identify_group([
+        (actor, bridge, None), (actor, _person("a-3", "three@analytical.example.net"), None)])
+    assert isinstance(rejected, IdentifyResult) and rejected.action is Action.REJECTED
+    assert isinstance(created, IdentifyResult) and created.action is Action.CREATED
+    assert _record_count(hub.store) == 3
+
+
+@pytest.fixture
+def sqlite_hub(request: pytest.FixtureRequest, tmp_path: Path) -> Hub:
+    store = next(make_store("sqlite", request, tmp_path))
+    return Hub(store)
+
+
+def test_the_writer_groups_the_calls_that_queue_while_it_writes(sqlite_hub: Hub) -> None:
+    hub = sqlite_hub
+    tenant = hub.ensure_tenant("acme", default_region="US")
+    actor = Actor(tenant.id, "test", "api", tenant.default_region)
+    writer = IdentifyWriter(hub)
+    try:
+        with hub.store.write():  # the writer's first call waits for this transaction
+            futures = [writer.submit(actor, _person(f"q-{i}", f"q{i}@queue.example.net"),
+                                     None) for i in range(10)]
+            futures.append(writer.submit(actor, _person("q-bad", "not an email"), None))
+            futures.append(writer.submit(actor, _person("q-0b", "q0@queue.example.net"),
+                                         None))
+        results = [f.exception() or f.result() for f in futures]
+    finally:
+        writer.shutdown()
+    # The first call alone (if the thread took it before the rest came), then the rest.
+    assert writer.calls == 12 and writer.groups in (1, 2)
+    assert [r.action for r in results[:10]] == [Action.CREATED] * 10  # type: ignore[union-attr]
+    assert isinstance(results[10], InvalidInput)
+    assert isinstance(results[11], IdentifyResult) and results[11].id == results[0].id  # type: ignore[union-attr]
+    assert _record_count(hub.store) == 11
+
+
+def test_the_writer_answers_awaiting_callers_and_writes_what_is_queued_at_shutdown(
+        sqlite_hub: Hub) -> None:
+    hub = sqlite_hub
+    tenant = hub.ensure_tenant("acme", default_region="US")
+    actor = Actor(tenant.id, "test", "api", tenant.default_region)
+    writer = IdentifyWriter(hub, max_group=4)
+
+    async def many() -> list[IdentifyResult]:
+        return await asyncio.gather(*(writer.identify(
+            actor, _person(f"a-{i}", f"a{i}@await.example.net"), None) for i in range(9)))
+
+    done = asyncio.run(many())
+    assert [r.action for r in done] == [Action.CREATED] * 9
+    assert len({r.id for r in done}) == 9
+    with hub.store.write():
+        queued = [writer.submit(actor, _person(f"s-{i}", f"s{i}@stop.example.net"), None)
+                  for i in range(3)]
+        writer.shutdown(wait=False)
+    writer.shutdown()
+    assert all(f.result().action is Action.CREATED for f in queued)
+    with pytest.raises(RuntimeError, match="shut down"):
+        writer.submit(actor, _person("late", "late@stop.example.net"), None)
+    assert _record_count(hub.store) == 12
