@@ -20,10 +20,11 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
     ("normalize identifiers (prepare; unchanged check or writer)",
      r"^prepare(_request)? \(allroads/resolution/identify"),
     ("engine: survivorship (golden_record)", r"^golden_record "),
-    ("engine: fuzzy matching (incremental)", r"^Hub\.identify .*\(allroads/resolution/matching/"),
-    ("engine: SQL (SQLAlchemy + driver)", r"^Hub\.identify .*(sqlalchemy/|psycopg|sqlite3|"
+    ("engine: fuzzy matching (incremental)",
+     r"^Hub\.identify(_group)? .*\(allroads/resolution/matching/"),
+    ("engine: SQL (SQLAlchemy + driver)", r"^Hub\.identify(_group)? .*(sqlalchemy/|psycopg|sqlite3|"
                                           r"allroads/store/driver)"),
-    ("engine: other (decide, write, evidence)", r"^Hub\.identify "),
+    ("engine: other (decide, write, evidence)", r"^Hub\.identify(_group)? "),
     ("unchanged check: SQL", r"^Hub\.check_unchanged .*entity_of_unchanged_record"),
     ("unchanged check: other", r"^Hub\.check_unchanged "),
     ("auth: API key lookup (Hub.authenticate)", r"^Hub\.authenticate "),

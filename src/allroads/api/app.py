@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if own_store is not None:
             own_store.check_migrated()  # fail at start, with how to fix it, not per request
+        hub.store.start_checkpointer()
         runner.start()
         match_runner.start()
         writer = identify_writer(hub)
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
                 writer.shutdown(wait=True)
             match_runner.stop()
             runner.stop()
+            hub.store.stop_checkpointer()
             if own_store is not None:
                 own_store.close()
 

@@ -21,6 +21,7 @@ from alembic.config import Config
 
 from allroads.domain.errors import StoreError
 from allroads.store.bulk import BulkQueries
+from allroads.store.checkpoint import Checkpointer
 from allroads.store.dialect import dialect_for
 from allroads.store.engine import make_engine
 from allroads.store.entities import UNCHANGED_RECORD, EntityQueries
@@ -44,6 +45,8 @@ class Tx(TenantQueries, EntityQueries, RecordQueries, IdentifierQueries, LinkQue
 
 # See Store.write(bulk=True): 16,000 pages of 4 KiB, a WAL of up to 64 MiB between checkpoints.
 BULK_CHECKPOINT_PAGES = 16_000
+DEFAULT_CHECKPOINT_PAGES = 1000  # SQLite's own
+_AUTOCHECKPOINT = "allroads_wal_autocheckpoint"  # a connection's setting, in its info
 
 
 def _pragma(conn: sa.Connection, setting: str) -> None:
@@ -67,6 +70,24 @@ class Store:
         # SQLite allows one writer; queue writers here instead of spinning on SQLITE_BUSY.
         self._write_lock: threading.Lock | None = (
             threading.Lock() if self.dialect.name == "sqlite" else None)
+        # SQLite: the write connections' wal_autocheckpoint (0 while a Checkpointer runs).
+        self._autocheckpoint = DEFAULT_CHECKPOINT_PAGES
+        self.checkpointer: Checkpointer | None = None
+
+    def start_checkpointer(self) -> None:
+        """SQLite: copy the WAL back into the database in a thread of its own instead of
+        in the commit that takes it past 1,000 pages (see store/checkpoint.py), until
+        `stop_checkpointer`. What a server does; nothing elsewhere."""
+        if self.dialect.name != "sqlite" or self.checkpointer is not None:
+            return
+        self.checkpointer = Checkpointer(self.engine.raw_connection)
+        self._autocheckpoint = 0
+
+    def stop_checkpointer(self) -> None:
+        if self.checkpointer is not None:
+            self._autocheckpoint = DEFAULT_CHECKPOINT_PAGES
+            self.checkpointer.stop()
+            self.checkpointer = None
 
     @property
     def backend(self) -> str:
@@ -110,15 +131,19 @@ class Store:
         try:
             with _unavailable_as_store_error(self.safe_url), \
                     self.engine.connect().execution_options(allroads_write=True) as conn:
-                checkpoint = bulk and self.dialect.name == "sqlite"
+                checkpoint = bulk and self.dialect.name == "sqlite" and self._autocheckpoint
                 if checkpoint:
                     _pragma(conn, f"wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
+                elif lock is not None and conn.info.get(_AUTOCHECKPOINT) != self._autocheckpoint:
+                    _pragma(conn, f"wal_autocheckpoint={self._autocheckpoint}")
+                    conn.info[_AUTOCHECKPOINT] = self._autocheckpoint
                 try:
                     with conn.begin():
                         yield Tx(conn, self.dialect)
                 finally:
                     if checkpoint:
-                        _pragma(conn, "wal_autocheckpoint=1000")
+                        _pragma(conn, f"wal_autocheckpoint={self._autocheckpoint}")
+                        conn.info[_AUTOCHECKPOINT] = self._autocheckpoint
         finally:
             if lock is not None:
                 lock.release()
