@@ -1,18 +1,23 @@
 """Identify calls written together (group commit): `Hub.identify_group` on both databases
 (each call in a savepoint, in order, seeing the ones before it; an error is its call's
-answer alone and leaves nothing of that call), and the API's writer thread on SQLite,
-which puts the calls that queue while it writes into one group."""
+answer alone and leaves nothing of that call), and the API's writers on SQLite: the
+thread, which puts the calls that queue while it writes into one group, and the process
+(errors come back as they were raised; a stopped process fails what it had not answered
+and is replaced)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from allroads.api.writer import IdentifyWriter
-from allroads.domain.errors import InvalidInput
+from allroads.api.writer import IdentifyWriter, ProcessIdentifyWriter
+from allroads.domain.errors import InvalidInput, StoreError
 from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, IdentifyResult
 from allroads.resolution.hub import Hub
 from allroads.store import Store
@@ -117,3 +122,73 @@ def test_the_writer_answers_awaiting_callers_and_writes_what_is_queued_at_shutdo
     with pytest.raises(RuntimeError, match="shut down"):
         writer.submit(actor, _person("late", "late@stop.example.net"), None)
     assert _record_count(hub.store) == 12
+
+
+def test_the_writer_process_answers_keeps_errors_and_replaces_itself(sqlite_hub: Hub
+                                                                      ) -> None:
+    hub = sqlite_hub
+    tenant = hub.ensure_tenant("acme", default_region="US")
+    actor = Actor(tenant.id, "test", "api", tenant.default_region)
+    writer = ProcessIdentifyWriter(hub.store.url, max_group=8)
+    try:
+        futures = [writer.submit(actor, _person(f"p-{i}", f"p{i}@proc.example.net"), None)
+                   for i in range(6)]
+        bad = writer.submit(actor, _person("p-bad", "p-bad@@proc"), None)
+        again = writer.submit(actor, _person("p-0b", "P0@proc.example.net"), None)
+        done = [f.result(timeout=60) for f in futures]
+        assert [r.action for r in done] == [Action.CREATED] * 6
+        error = bad.exception(timeout=60)
+        assert isinstance(error, InvalidInput) and error.field == "identifiers.email"
+        assert again.result(timeout=60).id == done[0].id
+        assert _record_count(hub.store) == 7  # written by the other process, seen here
+
+        os.kill(writer._process.pid, signal.SIGKILL)  # a crash: the next call starts anew
+        writer._process.join(timeout=30)
+        deadline = time.monotonic() + 30
+        while writer._receiver.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        after = writer.submit(actor, _person("p-9", "p9@proc.example.net"), None)
+        assert after.result(timeout=60).action is Action.CREATED
+        assert writer.started == 2
+    finally:
+        writer.shutdown()
+    assert not writer._process.is_alive()
+    with pytest.raises(RuntimeError, match="shut down"):
+        writer.submit(actor, _person("late", "late@proc.example.net"), None)
+
+
+def test_calls_a_stopped_writer_process_did_not_answer_fail_with_a_store_error(
+        sqlite_hub: Hub) -> None:
+    hub = sqlite_hub
+    tenant = hub.ensure_tenant("acme", default_region="US")
+    actor = Actor(tenant.id, "test", "api", tenant.default_region)
+    writer = ProcessIdentifyWriter(hub.store.url)
+    try:
+        assert writer.submit(actor, _person("w-1", "w1@proc.example.net"), None).result(
+            timeout=60).action is Action.CREATED
+        with hub.store.write():  # holds the process's next write
+            stuck = writer.submit(actor, _person("w-2", "w2@proc.example.net"), None)
+            time.sleep(0.5)
+            os.kill(writer._process.pid, signal.SIGKILL)
+            error = stuck.exception(timeout=60)
+        assert isinstance(error, StoreError) and "send the request again" in str(error)
+    finally:
+        writer.shutdown()
+    assert _record_count(hub.store) == 1
+
+
+def test_every_error_pickles_as_it_was_raised() -> None:
+    """What the writer process sends back: each error class, with its message, hint,
+    field and own attributes."""
+    import pickle
+
+    from allroads.domain import errors
+
+    made = [errors.InvalidIdentifier("email", "a@@b", "two @", hint="fix it")]
+    made += [cls("it failed", hint="retry", field="x") for cls in (
+        errors.AllroadsError, errors.InvalidInput, errors.NotFound, errors.Conflict,
+        errors.IdentifierConflict, errors.PermissionDenied, errors.StoreError)]
+    for error in made:
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error)
+        assert back.__dict__ == error.__dict__ and back.args == error.args

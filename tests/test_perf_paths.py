@@ -156,7 +156,8 @@ def test_post_identify_touches_the_store_once_and_off_the_loop_only_to_write(
             "identifiers": {"email": "Jane@Acme.com"}, "attributes": {"name": "Jane"}}
     local = hub.store.dialect.local_reads
     assert local == (hub.store.backend == "sqlite")
-    with TestClient(create_app(Settings(), hub=hub)) as client:
+    # The writer thread (writer_process=0): its transactions are seen here.
+    with TestClient(create_app(Settings(writer_process=0), hub=hub)) as client:
         assert client.portal is not None
         loop = client.portal.call(_loop_thread)
 

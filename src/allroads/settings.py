@@ -40,6 +40,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("import_workers", "ALLROADS_IMPORT_WORKERS", 2,
             "processes that check the cells of big import files beside the one writing "
             "(0: check them in the importing process)"),
+    Setting("writer_process", "ALLROADS_WRITER_PROCESS", 1,
+            "SQLite: write identify calls in a process of their own beside the server's, so "
+            "the two use two cores (1), or in a thread of the server's process (0)"),
 )
 
 
@@ -56,6 +59,7 @@ class Settings:
     import_max_rows: int = 5_000_000
     import_batch_rows: int = 2000
     import_workers: int = 2
+    writer_process: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
         hub.store.start_checkpointer()
         runner.start()
         match_runner.start()
-        writer = identify_writer(hub)
+        writer = identify_writer(hub, process=bool(settings.writer_process))
         setattr(_app.state, WRITER, writer)
         try:
             yield

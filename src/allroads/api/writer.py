@@ -10,19 +10,35 @@ costs SQLite more than one call's rows, and calls arriving together change the s
 (the newest records, versions, links, changelog), so under load a group costs less than
 its calls one by one; a lone call is written at once, as before. Each call is answered
 only after its group's commit: what a caller is told is stored, is.
+
+`ProcessIdentifyWriter` (what `allroads serve` uses on SQLite, setting `writer_process`)
+does the same in a process of its own: the server's process keeps the HTTP work, the
+unchanged checks and the normalizing, the writer process the resolution engine, each
+with its own interpreter lock, so the two use both cores. Calls go to it over a pipe
+(pickled: the actor, the request as prepared), and each answer, or the call's error,
+comes back the same way. If the process stops, the calls it had not answered fail with a
+StoreError (503, "send it again") and the next call starts a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
+import multiprocessing
 import queue
+import signal
 import threading
 from concurrent.futures import Future
+from functools import partial
+from typing import Any
 
+from allroads.domain.errors import StoreError
 from allroads.domain.types import Actor, IdentifyRequest, IdentifyResult
 from allroads.resolution.hub import Hub
 from allroads.resolution.identify import Prepared
+from allroads.store import Store
 
 log = logging.getLogger("allroads.api")
 
@@ -101,3 +117,144 @@ class IdentifyWriter:
                 future.set_exception(answer)
             else:
                 future.set_result(answer)
+
+
+# The process writer -----------------------------------------------------------------------
+# Database connections the writer process keeps (its writes, and the reads they make).
+PROCESS_POOL_SIZE = 2
+
+
+class ProcessIdentifyWriter:
+    """`IdentifyWriter` in a process of its own, on the database at `database_url`."""
+
+    def __init__(self, database_url: str, *, max_group: int = MAX_GROUP) -> None:
+        self.database_url = database_url
+        self.max_group = max_group
+        self.started = 0  # processes started (a stopped one is replaced on the next call)
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._closed = False
+        self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        mine, theirs = context.Pipe()
+        process = context.Process(target=_writer_process, name="allroads-identify-writer",
+                                  args=(theirs, self.database_url, self.max_group),
+                                  daemon=True)
+        process.start()
+        theirs.close()
+        pending: dict[int, Future[IdentifyResult]] = {}
+        receiver = threading.Thread(target=self._receive, args=(mine, pending),
+                                    name="allroads-identify-answers", daemon=True)
+        receiver.start()
+        self._conn, self._process, self._pending, self._receiver = (
+            mine, process, pending, receiver)
+        self.started += 1
+
+    async def identify(self, actor: Actor, req: IdentifyRequest,
+                       prepared: Prepared | None) -> IdentifyResult:
+        return await asyncio.wrap_future(self.submit(actor, req, prepared))
+
+    def submit(self, actor: Actor, req: IdentifyRequest, prepared: Prepared | None
+               ) -> Future[IdentifyResult]:
+        future: Future[IdentifyResult] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the identify writer is shut down")
+            if not self._process.is_alive() or not self._receiver.is_alive():
+                log.warning("identify writer process stopped (exit code %s); starting another",
+                            self._process.exitcode)
+                self._start()
+            call_id = next(self._ids)
+            self._pending[call_id] = future
+            try:
+                self._conn.send((call_id, actor, req, prepared))
+            except (OSError, ValueError) as exc:
+                del self._pending[call_id]
+                raise _stopped() from exc
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Write what is queued, then stop the process."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            with contextlib.suppress(OSError, ValueError):
+                self._conn.send(None)
+        if wait:
+            self._receiver.join()
+            self._process.join(timeout=30)
+
+    def _receive(self, conn: Any, pending: dict[int, Future[IdentifyResult]]) -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            if message is None:  # the process is done
+                break
+            call_id, answer = message
+            with self._lock:
+                future = pending.pop(call_id, None)
+            if future is None:
+                continue
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+        conn.close()
+        with self._lock:
+            unanswered = list(pending.values())
+            pending.clear()
+        for future in unanswered:
+            future.set_exception(_stopped())
+
+
+def _stopped() -> StoreError:
+    return StoreError("the identify writer process stopped before answering",
+                      hint="send the request again; the server's log says why it stopped")
+
+
+def _writer_process(conn: Any, database_url: str, max_group: int) -> None:
+    """The writer process: calls from the pipe go to an IdentifyWriter on its own store;
+    each answer goes back as soon as its group is committed. None (or the pipe closing)
+    stops it after what is queued is written."""
+    # Stopped by the server (None on the pipe), not by the signals sent to its process
+    # group: Ctrl-C must not lose the calls it holds.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    store = Store(database_url, pool_size=PROCESS_POOL_SIZE)
+    store.start_checkpointer()
+    writer = IdentifyWriter(Hub(store), max_group=max_group)
+    send_lock = threading.Lock()
+
+    def answer(call_id: int, future: Future[IdentifyResult]) -> None:
+        error = future.exception()
+        with send_lock:
+            try:
+                conn.send((call_id, error if error is not None else future.result()))
+            except (OSError, ValueError):
+                return  # the server is gone
+            except Exception as exc:  # an answer that does not pickle
+                conn.send((call_id, RuntimeError(f"{type(error or exc).__name__}: "
+                                                 f"{error or exc}")))
+
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            if message is None:
+                break
+            call_id, actor, req, prepared = message
+            writer.submit(actor, req, prepared).add_done_callback(partial(answer, call_id))
+    finally:
+        writer.shutdown(wait=True)
+        with send_lock, contextlib.suppress(OSError, ValueError):
+            conn.send(None)
+        conn.close()
+        store.stop_checkpointer()
+        store.close()

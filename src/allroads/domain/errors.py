@@ -27,6 +27,19 @@ class AllroadsError(Exception):
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled as it is (a writer process sends errors back), whatever the subclass's
+        # __init__ takes.
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
+
+def _rebuilt(cls: type[AllroadsError], args: tuple[object, ...], state: dict[str, object]
+             ) -> AllroadsError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidInput(AllroadsError):
     code = "invalid_input"

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from allroads.api.deps import IngestKey, authenticate, bearer_scheme, current_key, known_query
 from allroads.api.idempotency import HEADER, IdempotencyDep, IdempotentRoute, idempotency
 from allroads.api.schemas import IdentifyAccountIn, IdentifyIn, IdentifyOut
-from allroads.api.writer import IdentifyWriter
+from allroads.api.writer import IdentifyWriter, ProcessIdentifyWriter
 from allroads.domain.types import EntityType, IdentifyRequest, IdentifyResult, Role
 from allroads.resolution.hub import Hub, Principal
 
@@ -55,7 +55,8 @@ async def identify(request: Request, principal: IngestKey, _idempotency: Idempot
 
 
 async def run_identify(hub: Hub, principal: Principal, body: IdentifyIn,
-                       writer: IdentifyWriter | None = None) -> dict[str, Any]:
+                       writer: IdentifyWriter | ProcessIdentifyWriter | None = None
+                       ) -> dict[str, Any]:
     # One thread hop at most. Where reads are local (SQLite), a record sent again
     # unchanged, the common case, is answered right here from a read transaction; the
     # writer (which may wait for another writer) always runs in another thread, with the
@@ -74,13 +75,16 @@ async def run_identify(hub: Hub, principal: Principal, body: IdentifyIn,
     return result_view(result)
 
 
-def identify_writer(hub: Hub) -> IdentifyWriter | None:
-    """The thread identify's writes run in while the app runs (`app.state.identify_writer`,
-    set by the app's lifespan): one, on SQLite, whose writes wait for each other anyway
-    (Store.write's lock), writing the calls that queue meanwhile together (see
-    allroads.api.writer). None elsewhere."""
+def identify_writer(hub: Hub, *, process: bool = True
+                    ) -> IdentifyWriter | ProcessIdentifyWriter | None:
+    """What identify's writes run in while the app runs (`app.state.identify_writer`, set
+    by the app's lifespan), on SQLite, whose writes wait for each other anyway
+    (Store.write's lock): one process of its own (`process`), else one thread, writing
+    the calls that queue meanwhile together (see allroads.api.writer). None elsewhere."""
     if not hub.store.dialect.local_reads:
         return None
+    if process and hub.store.engine.url.database not in (None, "", ":memory:"):
+        return ProcessIdentifyWriter(hub.store.url)
     return IdentifyWriter(hub)
 
 
