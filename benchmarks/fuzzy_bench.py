@@ -6,9 +6,10 @@ N stored people, through the real HTTP server.
                                                                  # benchmark's 1M database
 
 1. **Database.** For 1,000,000 people: a copy of the identify benchmark's kept database
-   (`data/bench_1000000.pristine.db`, never modified), migrated, and the blocking-key index
-   of its records built in bulk (`Tx.insert_match_keys`); for other sizes the people of
-   `people.py` are loaded with `bulk_seed` (which writes the keys itself).
+   (`data/bench_1000000.pristine.db`, never modified), migrated, and the blocking keys and
+   stored features of its records rebuilt in bulk (`MatchRuns.index`, what `allroads match
+   index` does); for other sizes the people of `people.py` are loaded with `bulk_seed`
+   (which writes them itself).
 2. **Requests.** Each one needs a fuzzy look-up (it holds a name) and shares no identifier
    with anyone stored: a new source and source id, no email, phone or external id.
    - `variant`: a stored person with a birthdate, sent again as another system holds them:
@@ -90,27 +91,22 @@ def database(people: int) -> tuple[str, dict[str, Any]]:
 
 
 def build_keys(store: Any) -> tuple[int, float]:
-    """The blocking keys of every stored person, in bulk (the database predates them)."""
-    from allroads.resolution.matching import incremental
+    """The blocking keys and stored features of every stored person, rebuilt in bulk
+    (`allroads match index`: the database may predate them)."""
+    from allroads.batch.runs import MatchRuns
+    from allroads.domain.types import Actor
 
     t0 = time.perf_counter()
     with store.read() as tx:
         tenant = tx.tenant_by_slug("bench")
     assert tenant is not None
-    features = incremental.features_for("person")
-    total, rows = 0, []
-    with store.read() as reader:
-        for rec in reader.records_for_matching(tenant.id, "person", batch=20_000):
-            flat = incremental.flat_record(rec.attributes, rec.identifiers)
-            rows.extend(incremental.key_rows(tenant.id, "person", rec.id, features(flat)))
-            if len(rows) >= 500_000:
-                with store.write() as tx:
-                    total += tx.insert_match_keys(rows)
-                rows = []
-                print(f"  {total:,} keys, {time.perf_counter() - t0:.0f} s", flush=True)
-    with store.write() as tx:
-        total += tx.insert_match_keys(rows)
-    return total, round(time.perf_counter() - t0, 1)
+    runs = MatchRuns(store)
+    try:
+        counts = runs.index(Actor(tenant.id, "bench-loader", "batch"), "person",
+                            batch=20_000)
+    finally:
+        runs.close()
+    return counts["keys"], round(time.perf_counter() - t0, 1)
 
 
 # 2. the requests ------------------------------------------------------------------------
