@@ -85,6 +85,7 @@ def run_to_end(api: Api, entity_type: str, engine: str | None = None,
     assert res.status_code == 202, res.text
     queued = res.json()
     assert queued["status"] in ("queued", "running") and queued["id"].startswith("mrun_")
+    assert queued["heartbeat_at"] >= queued["created_at"]  # held by this server
     assert res.headers["Location"].endswith(f"/match-runs/{queued['id']}")
     deadline = time.monotonic() + timeout
     steps: list[str] = []

@@ -70,6 +70,10 @@ class MatchRunOut(Output):
     created_at: str
     started_at: str | None
     finished_at: str | None
+    heartbeat_at: str | None = Field(
+        default=None, description="when the process holding the run (queued or running) "
+        "last said it is alive: every 10 s; a run whose heartbeat is older than 120 s was "
+        "left by a process that stopped and is ended or taken over")
     runner: RunnerState | None = Field(default=None, description="what this server's "
                                        "background runner is doing with the run, if anything")
 

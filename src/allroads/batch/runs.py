@@ -618,7 +618,7 @@ def _run_view(row: MatchRunRow) -> dict[str, Any]:
             "counts": row.counts, "timings": row.timings, "training": row.training,
             "error": row.error, "created_by": row.created_by,
             "created_at": _iso(row.created_at), "started_at": _iso(row.started_at),
-            "finished_at": _iso(row.finished_at)}
+            "finished_at": _iso(row.finished_at), "heartbeat_at": _iso(row.heartbeat_at)}
 
 
 def _iso(value: dt.datetime | None) -> str | None:
