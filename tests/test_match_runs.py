@@ -19,6 +19,7 @@ from allroads.domain.errors import Conflict, InvalidInput, NotFound
 from allroads.domain.types import Actor, EntityType, IdentifyRequest, utcnow
 from allroads.resolution.bulk import seed
 from allroads.resolution.hub import Hub
+from allroads.resolution.rules import RuleSet
 from allroads.store import Store
 from allroads.store.matching import MatchRecord, NewCandidate
 
@@ -293,13 +294,40 @@ def test_flatten_record_reads_identifiers_and_address_objects() -> None:
     record = MatchRecord(7, "crm", "1", 3, {
         "given_name": "Ann", "surname": "Lee", "dob": "1990-02-03", "_received": {"x": 1},
         "address": {"line1": "1 Main St", "line2": "Apt 2", "city": "Boston", "zip": "02101"}},
-        {"email": ["ann@x.com", "a2@x.com"], "phone": ["+15550001111"],
+        {"email": ["info@x.com", "ann@x.com", "a2@x.com"], "phone": ["+15550001111"],
          "source_id": ["crm:1"], "external_id": ["E1"]})
-    assert flatten_record(record) == {
+    # info@ is blocked by the default rules: it is not the email the features read
+    assert flatten_record(record, RuleSet.default(P)) == {
         "id": 7, "source": "crm", "first_name": "Ann", "last_name": "Lee",
         "birthdate": "1990-02-03", "address": "1 Main St Apt 2", "city": "Boston",
         "postcode": "02101", "email": "ann@x.com", "phone": "+15550001111",
         "external_id": "E1"}
+
+
+def test_index_stores_the_features_identify_stores(store: Store, hub: Hub, actor: Actor
+                                                   ) -> None:
+    """A blocked identifier (info@...) is left out of a record's features whichever path
+    writes them: identify, or `match index` (and match runs) reading the stored record."""
+    people = [{"email": "info@acme.com", "first_name": "Ann", "last_name": "Lee"},
+              {"email": ["noreply@shop.com", "bo.ek@mail.com"], "first_name": "Bo"},
+              {"email": "cy@mail.com", "first_name": "Cy", "last_name": "Ray"}]
+    for n, person in enumerate(people):
+        names = {k: v for k, v in person.items() if k != "email"}
+        hub.identify(actor, IdentifyRequest(P, "crm", str(n), {"email": person["email"]},
+                                            names))
+
+    def stored() -> dict[int, dict[str, object] | None]:
+        with store.read() as tx:
+            ids = [r.id for r in tx.records_after(actor.tenant_id, "person", 0, 100)]
+            return {h.id: h.features
+                    for h in tx.match_record_heads(actor.tenant_id, "person", ids)}
+
+    by_identify = stored()
+    assert len(by_identify) == 3 and all(by_identify.values())
+    assert sorted(str(f.get("email_local")) for f in by_identify.values() if f) == [
+        "None", "boek", "cy"]
+    MatchRuns(store).index(actor, "person")
+    assert stored() == by_identify
 
 
 def test_store_queues_a_pair_once_and_never_a_pair_kept_apart(

@@ -42,7 +42,7 @@ from allroads.domain.types import Actor, EntityType, utcnow
 from allroads.resolution.identify import normalize_source
 from allroads.resolution.matching.model import MatchModel, PairScore, Parameters, Thresholds
 from allroads.resolution.merging import Protection, protection, survivor
-from allroads.resolution.unit import Unit
+from allroads.resolution.unit import Unit, stored_rules
 from allroads.store import EntityRow, RecordVersionRow, Store, Tx
 from allroads.store.matching import MatchRecord
 
@@ -82,6 +82,7 @@ def explain_pair(store: Store, actor: Actor, entity_type: str, left: str, right:
     ref_l, ref_r = parse_ref(left, "left"), parse_ref(right, "right")
     with store.read() as tx:
         model, trained = tenant_model(tx, actor.tenant_id, entity_type)
+        rules = stored_rules(tx, actor.tenant_id, EntityType(entity_type))
         side_l = _resolve(tx, actor, entity_type, ref_l)
         side_r = _resolve(tx, actor, entity_type, ref_r)
         if side_l.record is not None and side_r.record is not None \
@@ -123,8 +124,8 @@ def explain_pair(store: Store, actor: Actor, entity_type: str, left: str, right:
         linked_l, linked_r = _first_link(tx, side_l), _first_link(tx, side_r)
         publics = tx.entities_by_id({e for m in merges for e in m["entities"]}
                                     | {e for d in decisions for e in (d.entity_a, d.entity_b)})
-    flat_l = [flatten_record(_as_match_record(v, cur_l.id)) for v in rec_l[:MAX_RECORDS]]
-    flat_r = [flatten_record(_as_match_record(v, cur_r.id)) for v in rec_r[:MAX_RECORDS]]
+    flat_l = [flatten_record(_as_match_record(v, cur_l.id), rules) for v in rec_l[:MAX_RECORDS]]
+    flat_r = [flatten_record(_as_match_record(v, cur_r.id), rules) for v in rec_r[:MAX_RECORDS]]
     best: tuple[PairScore, dict[str, Any], dict[str, Any]] | None = None
     feats_r = [features(r) for r in flat_r]
     for a in flat_l:

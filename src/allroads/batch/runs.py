@@ -57,7 +57,8 @@ from allroads.resolution.matching import incremental
 from allroads.resolution.matching.estimate import Patterns
 from allroads.resolution.matching.model import MatchModel, Parameters, Thresholds
 from allroads.resolution.merging import merge_entities, protection, survivor
-from allroads.resolution.unit import TenantSettingsCache, Unit
+from allroads.resolution.rules import RuleSet
+from allroads.resolution.unit import TenantSettingsCache, Unit, stored_rules
 from allroads.store import EntityRow, Store, Tx
 from allroads.store.matching import (
     CANDIDATE_STATUSES,
@@ -84,10 +85,11 @@ _PIPELINE_SHARE = 0.8
 _FUZZY_PRIORITY = 0
 
 
-def flatten_record(record: MatchRecord) -> dict[str, Any]:
+def flatten_record(record: MatchRecord, rules: RuleSet) -> dict[str, Any]:
     """A stored record in the attribute vocabulary the matching features read (see
-    ``incremental.flat_record``: the same on both paths), with its id and source."""
-    flat = incremental.flat_record(record.attributes, record.identifiers)
+    ``incremental.flat_record``: the same on both paths), with its id and source; its
+    identifiers without the values `rules` (the tenant's) block, as identify reads them."""
+    flat = incremental.flat_record(record.attributes, rules.without_blocked(record.identifiers))
     return {"id": record.id, "source": record.source,
             **{k: v for k, v in flat.items() if k not in ("id", "source")}}
 
@@ -286,6 +288,7 @@ class MatchRuns:
         report("reading", 0.0, None)
         with self.store.read() as tx:
             stored = list(tx.records_for_matching(actor.tenant_id, etype.value))
+            rules = stored_rules(tx, actor.tenant_id, etype)
             settings = tx.match_settings(actor.tenant_id, etype.value)
             decided = [c for status in ("accepted", "rejected")
                        for c in tx.match_candidates(actor.tenant_id, entity_type=etype.value,
@@ -301,7 +304,7 @@ class MatchRuns:
                                                      review=settings.review_threshold))
             if settings.parameters:
                 model = model.with_parameters(Parameters.from_json(settings.parameters))
-        flat = [flatten_record(r) for r in stored]
+        flat = [flatten_record(r, rules) for r in stored]
         index = {r.id: i for i, r in enumerate(stored)}
         labelled = _labelled(model, features, flat, index, decided)
         exclusive = {i: {"external_id": str(r["external_id"])} for i, r in enumerate(flat)
@@ -436,6 +439,7 @@ class MatchRuns:
         features = incremental.features_for(etype.value)
         with self.store.read() as tx:
             total = tx.count_records(actor.tenant_id, etype.value)
+            rules = stored_rules(tx, actor.tenant_id, etype)
         done = keys = 0
         after = 0
         while True:
@@ -447,7 +451,7 @@ class MatchRuns:
                 tx.delete_record_match_keys([r.id for r in chunk])
                 keys += incremental.index_records(
                     tx, actor.tenant_id, etype.value,
-                    ((r.id, r.version, features(flatten_record(r))) for r in chunk))
+                    ((r.id, r.version, features(flatten_record(r, rules))) for r in chunk))
             done += len(chunk)
             after = chunk[-1].id
             if progress is not None:

@@ -57,7 +57,7 @@ from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, ut
 from allroads.resolution.identify import Prepared, identify, prepare
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.matching import incremental
-from allroads.resolution.matching.model import Features, probability_of
+from allroads.resolution.matching.model import probability_of
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.survivorship import SourceRecord, flatten, golden_record
 from allroads.resolution.unit import (
@@ -495,16 +495,14 @@ class _FuzzyCheck:
                              if matches and self._close(matches[0].probability)}
         # blocking key -> the batch's rows before this one holding it
         self.earlier: dict[str, list[_Row]] = {}
-        # row index -> its features as identify would read the row back from the store
-        # (worked out only when a later row shares a key with it)
-        self._stored: dict[int, Features] = {}
 
     def may_match(self, row: _Row) -> bool:
         if row.index in self.stored_match:
             return True
         features = row.p.features(row.etype)
-        return any(self._close(probability_of(self.scorer.weight(features,
-                                                                 self._stored_view(other))))
+        # An earlier row is stored with its own features: what identify reads back.
+        return any(self._close(probability_of(self.scorer.weight(
+                       features, other.p.features(other.etype))))
                    for key in self.keys.get(row.index, ())
                    for other in self.earlier.get(key, ()))
 
@@ -514,13 +512,6 @@ class _FuzzyCheck:
         keys = self.keys.get(row.index)
         for key in self._keys(row) if keys is None else keys:
             self.earlier.setdefault(key, []).append(row)
-
-    def _stored_view(self, row: _Row) -> Features:
-        features = self._stored.get(row.index)
-        if features is None:
-            features = self._stored[row.index] = incremental.features_for(self.etype)(
-                incremental.flat_record(row.p.attributes, row.p.identifiers))
-        return features
 
     def _keys(self, row: _Row) -> list[str]:
         return incremental.keys_of(row.p.features(row.etype), self.model)

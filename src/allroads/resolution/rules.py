@@ -10,6 +10,7 @@ says, per touchpoint, what to do when one request points at several entities (po
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
@@ -108,6 +109,20 @@ class RuleSet:
 
     def policy(self, touchpoint: str) -> Policy:
         return self.policies.get(touchpoint, Policy.MERGE)
+
+    def without_blocked(self, identifiers: Mapping[str, Any]) -> dict[str, Any]:
+        """A stored record's identifiers (kind -> value or values) with every blocked value
+        left out: what matching may read of them, as identify reads a record it receives
+        (a blocked value such as info@... says nothing of anyone)."""
+        out: dict[str, Any] = {}
+        for kind, values in identifiers.items():
+            rule = self.rule(kind)
+            if isinstance(values, list):
+                out[kind] = [v for v in values
+                             if not (isinstance(v, str) and rule.blocked_reason(v))]
+            elif not (isinstance(values, str) and rule.blocked_reason(values)):
+                out[kind] = values
+        return out
 
     @classmethod
     def default(cls, entity_type: EntityType) -> RuleSet:

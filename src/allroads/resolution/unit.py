@@ -18,6 +18,12 @@ DEFAULT_SOURCE_PRIORITIES = {"manual": 100, "product": 80, "crm": 70, "support":
 NEW_SOURCE_PRIORITY = 50
 
 
+def stored_rules(tx: Tx, tenant_id: int, entity_type: EntityType) -> RuleSet:
+    """The tenant's rule set for the type, as stored now (the defaults if it has none)."""
+    data = tx.rule_set(tenant_id, entity_type.value)
+    return RuleSet.from_dict(entity_type, data) if data else RuleSet.default(entity_type)
+
+
 class TenantSettingsCache:
     """Rule sets and source priorities per tenant, kept for a few seconds: they are read by
     every identify and change rarely. This process drops its copy when it changes them;
@@ -32,9 +38,7 @@ class TenantSettingsCache:
         key = (tenant_id, entity_type)
         hit = self._rules.get(key)
         if hit is None or time.monotonic() - hit[0] > self.ttl:
-            data = tx.rule_set(tenant_id, entity_type.value)
-            rules = RuleSet.from_dict(entity_type, data) if data else RuleSet.default(entity_type)
-            hit = (time.monotonic(), rules)
+            hit = (time.monotonic(), stored_rules(tx, tenant_id, entity_type))
             self._rules[key] = hit
         return hit[1]
 

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from allroads.domain.normalize.person_name import split_full_name
+from allroads.domain.types import EntityType
 from allroads.resolution.matching.accounts import account_features, account_model
 from allroads.resolution.matching.model import (
     Features,
@@ -41,6 +42,7 @@ from allroads.resolution.matching.model import (
     probability_of,
 )
 from allroads.resolution.matching.people import person_features, person_model
+from allroads.resolution.unit import stored_rules
 from allroads.store import Tx
 from allroads.store.match_keys import RecordHead
 
@@ -311,9 +313,10 @@ def tenant_model(tx: Tx, tenant_id: int, entity_type: str) -> MatchModel:
 class FeatureCache:
     """The features of stored records: those stored with the record's keys for its current
     version (``stored_features``); else worked out from the record (a record written
-    before features were stored) and kept, keyed by (record id, version, content hash): a
-    version never changes, so neither do its features. When full (`size` entries) the
-    cache starts again empty."""
+    before features were stored; its identifiers without the values the tenant's rules
+    block, as identify reads a record it receives) and kept, keyed by (record id, version,
+    content hash): a version never changes, so neither do its features. When full (`size`
+    entries) the cache starts again empty."""
 
     def __init__(self, size: int = 100_000) -> None:
         self.size = size
@@ -339,12 +342,15 @@ class FeatureCache:
                 out[head.id] = (head, features)
         if missing:
             featurize = features_for(entity_type)
+            rules = stored_rules(tx, tenant_id, EntityType(entity_type))
             contents = tx.match_record_contents([h.id for h in missing])
             if len(entries) + len(missing) > self.size:
                 entries.clear()
             for head in missing:
                 if head.id in contents:
-                    features = featurize(flat_record(*contents[head.id]))
+                    attributes, identifiers = contents[head.id]
+                    features = featurize(flat_record(attributes,
+                                                     rules.without_blocked(identifiers)))
                     entries[(head.id, head.version, head.content_hash)] = features
                     out[head.id] = (head, features)
         return out
