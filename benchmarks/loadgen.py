@@ -41,6 +41,10 @@ from people import body, changed
 
 NEW_BASE = 10_000_000  # new people of run r: NEW_BASE * (r + 1) + n, never loaded
 MAX_CONNECTIONS = 512
+# uvicorn closes a keep-alive connection idle for 5 s; a request sent on it just then is
+# lost. The generator closes its own connections idle for this long instead.
+IDLE_LIMIT = 4.0
+SLOW = 0.010  # s: a request later than this (the p99 target) counts in slow_per_second
 _ACTION = re.compile(rb'"action":\s*"([a-z]+)"')
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
@@ -79,6 +83,7 @@ class Conn(asyncio.Protocol):
         self.buf = b""
         self.inflight: tuple[str, float, float] | None = None  # kind, due, sent
         self.waiter: asyncio.Future[None] | None = None
+        self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -128,6 +133,8 @@ class Generator:
         self.latency: list[float] = []
         self.service: list[float] = []
         self.lag: list[float] = []
+        self.by_kind: dict[str, list[float]] = {}
+        self.slow: list[float] = []  # when (s into the window) each request over 10 ms was due
         self.actions: Counter[tuple[str, str]] = Counter()
         self.errors: Counter[str] = Counter()
         self.completed = 0
@@ -151,9 +158,12 @@ class Generator:
     # open loop --------------------------------------------------------------------------
     def submit(self, kind: str, data: bytes, due: float) -> None:
         self.outstanding += 1
-        if self.idle:
-            self.idle.pop().send(kind, data, due)
-            return
+        while self.idle:
+            conn = self.idle.pop()
+            if time.perf_counter() - conn.idle_since < IDLE_LIMIT:
+                conn.send(kind, data, due)
+                return
+            self._retire(conn)
         self.backlog.append((kind, data, due))
         if len(self.conns) + self.opening < MAX_CONNECTIONS:
             self.opening += 1
@@ -173,7 +183,14 @@ class Generator:
         if self.backlog:
             conn.send(*self.backlog.popleft())
         else:
+            conn.idle_since = time.perf_counter()
             self.idle.append(conn)
+
+    def _retire(self, conn: Conn) -> None:
+        """Close a connection idle for IDLE_LIMIT: the server may be closing it already."""
+        self.conns.discard(conn)
+        if conn.transport is not None:
+            conn.transport.close()
 
     # both -------------------------------------------------------------------------------
     def done(self, conn: Conn, kind: str, due: float, sent: float, status: int,
@@ -185,6 +202,9 @@ class Generator:
             self.latency.append(now - due)
             self.service.append(now - sent)
             self.lag.append(sent - due)
+            self.by_kind.setdefault(kind, []).append(now - due)
+            if now - due > SLOW:
+                self.slow.append(due - self.window_start)
             self.actions[(kind, action)] += 1
             if status >= 400:
                 self.errors[f"http {status}"] += 1
@@ -272,6 +292,12 @@ def _pct(values: list[float]) -> dict[str, float]:
             "max": round(s[-1] * 1000, 3), "mean": round(sum(s) / len(s) * 1000, 3)}
 
 
+def _per_second(times: list[float]) -> dict[str, int]:
+    """How many requests over SLOW were due in each second of the window (where the tail
+    comes in bursts, and where it is spread)."""
+    return {str(sec): n for sec, n in sorted(Counter(int(t // 1) for t in times).items())}
+
+
 def summary(args: argparse.Namespace, gen: Generator, elapsed: float, built: float
             ) -> dict[str, Any]:
     by_kind: dict[str, dict[str, int]] = {}
@@ -288,6 +314,8 @@ def summary(args: argparse.Namespace, gen: Generator, elapsed: float, built: flo
         "errors": sum(gen.errors.values()), "error_kinds": dict(gen.errors),
         "latency_ms": _pct(gen.latency), "service_ms": _pct(gen.service),
         "send_lag_ms": _pct(gen.lag) if args.mode == "open" else None,
+        "latency_by_kind_ms": {kind: _pct(v) for kind, v in sorted(gen.by_kind.items())},
+        "slow_per_second": _per_second(gen.slow),
         "actions": dict(per_action), "actions_by_kind": by_kind,
         "cpu": gen.cpu, "build_s": round(built, 2),
     }
