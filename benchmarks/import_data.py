@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from people import _MULT, DE_PREFIXES, _bits, _us_phone, body, request
 
 HERE = Path(__file__).resolve().parent
-VERSION = 1  # bump when the same (rows, seed) would give different files
+VERSION = 2  # bump when the same (rows, seed) would give different files
 COLUMNS = ("First Name", "Last Name", "Mobile", "Email", "External Id",
            "Till IUN Or Store Ext Id", "Registration Date", "Loyalty Points", "Slab Name")
 REGION = "US"
@@ -144,7 +144,7 @@ def invalid_email(email: str, rng: random.Random) -> str:
     name, _, tld = domain.rpartition(".")
     how = rng.randrange(8)
     return (f"{local}{domain}",             # no @
-            f"{local}@{name}",               # no top-level domain
+            f"{local}@{domain.split('.')[0]}",  # no top-level domain (x@shop.co.uk -> x@shop)
             f"{local}@@{domain}",            # doubled @
             f"{local}@{name},{tld}",         # comma for dot
             f"{local.replace('.', ' ', 1) if '.' in local else local[:3] + ' ' + local[3:]}"

@@ -129,6 +129,18 @@ def test_proportions_and_formats(generated: tuple[Path, dict[str, Any]]) -> None
     assert national[True] >= 0.3 * c["rows"]
 
 
+@pytest.mark.parametrize("email", ["jane.doe@wonka.co.uk", " Bo@Shop.COM ", "x_y1@mail.a.b.de"])
+def test_every_invalid_email_is_invalid(email: str) -> None:
+    """Each way the generator breaks an email gives one no normalizer accepts, domains of
+    three labels too (x@wonka.co.uk without its last label is x@wonka.co: valid)."""
+    import random
+
+    rng = random.Random(5)
+    broken = {import_data.invalid_email(email, rng) for _ in range(400)}
+    assert len(broken) == 8
+    assert [b for b in broken if _norm(normalize_email, b) is not None] == []
+
+
 def test_the_generator_is_deterministic(tmp_path: Path,
                                         generated: tuple[Path, dict[str, Any]]) -> None:
     out, manifest = generated

@@ -35,7 +35,12 @@ from allroads.resolution.identify import (
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.merging import merge_entities, protection, survivor, undo_merge
 from allroads.resolution.rules import RuleSet
-from allroads.resolution.unit import DEFAULT_SOURCE_PRIORITIES, TenantSettingsCache, Unit
+from allroads.resolution.unit import (
+    DEFAULT_SOURCE_PRIORITIES,
+    TenantSettingsCache,
+    Unit,
+    stored_rules,
+)
 from allroads.resolution.views import entity_view, fields_to_record
 from allroads.store import ApiKeyRow, EntityRow, Store, StoredResponse, TenantRow, Tx
 
@@ -171,9 +176,7 @@ class Hub:
 
     def rules(self, actor: Actor, etype: EntityType) -> dict[str, Any]:
         with self.store.read() as tx:
-            data = tx.rule_set(actor.tenant_id, etype.value)
-        rules = RuleSet.from_dict(etype, data) if data else RuleSet.default(etype)
-        return rules.to_dict()
+            return stored_rules(tx, actor.tenant_id, etype).to_dict()
 
     def set_rules(self, actor: Actor, etype: EntityType, data: Mapping[str, Any]
                   ) -> dict[str, Any]:
