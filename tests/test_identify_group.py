@@ -18,11 +18,20 @@ import sqlalchemy as sa
 
 from allroads.api.writer import IdentifyWriter, ProcessIdentifyWriter
 from allroads.domain.errors import InvalidInput, StoreError
-from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, IdentifyResult
+from allroads.domain.types import (
+    Action,
+    Actor,
+    EntityType,
+    IdentifyRequest,
+    IdentifyResult,
+    Role,
+)
 from allroads.resolution.hub import Hub
 from allroads.store import Store
 from allroads.store.schema import records
 from conftest import make_store
+
+P = EntityType.PERSON
 
 
 def _person(key: str, email: str, source: str = "widget") -> IdentifyRequest:
@@ -175,6 +184,57 @@ def test_calls_a_stopped_writer_process_did_not_answer_fail_with_a_store_error(
     finally:
         writer.shutdown()
     assert _record_count(hub.store) == 1
+
+
+def test_a_settings_change_reaches_the_writer_process_at_once(sqlite_hub: Hub) -> None:
+    """The writer process keeps its own copy of a tenant's rules (for a few seconds); a
+    change made through the hub is passed on, so the next call is written with it: here
+    the api touchpoint's policy turns from merge to reject."""
+    hub = sqlite_hub
+    tenant = hub.ensure_tenant("acme", default_region="US")
+    actor = Actor(tenant.id, "test", "api", tenant.default_region)
+    writer = ProcessIdentifyWriter(hub.store.url)
+    hub.settings_listeners.append(writer.forget)
+    try:
+        def send(key: str, identifiers: dict[str, str]) -> IdentifyResult:
+            return writer.submit(actor, IdentifyRequest(P, "crm", key, identifiers, {}),
+                                 None).result(timeout=60)
+
+        a = send("a", {"email": "a@rules.example.net"})
+        b = send("b", {"phone": "+14155550123"})
+        assert a.action is b.action is Action.CREATED  # the writer holds the rules now
+        hub.set_rules(actor, P, {"policies": {"api": "reject"}})
+        both = send("c", {"email": "a@rules.example.net", "phone": "+14155550123"})
+        assert both.action is Action.REJECTED, both
+    finally:
+        writer.shutdown()
+
+
+def test_rules_put_through_the_api_reach_the_writer_process(sqlite_hub: Hub) -> None:
+    """The server registers its writer process for settings changes while it runs."""
+    from fastapi.testclient import TestClient
+
+    from allroads.api.app import create_app
+    from allroads.settings import Settings
+
+    key, _ = sqlite_hub.create_api_key("acme", Role.ADMIN)
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(Settings(writer_process=1), hub=sqlite_hub)) as client:
+        def send(key: str, identifiers: dict[str, str]) -> str:
+            res = client.post("/api/v1/identify", headers=auth, json={
+                "type": "person", "source": "crm", "source_id": key,
+                "identifiers": identifiers})
+            assert res.status_code == 200, res.text
+            return str(res.json()["action"])
+
+        assert send("a", {"email": "a@rules.example.net"}) == "created"
+        assert send("b", {"phone": "+14155550123"}) == "created"
+        res = client.put("/api/v1/rules/person", headers=auth,
+                         json={"policies": {"api": "reject"}})
+        assert res.status_code == 200, res.text
+        assert send("c", {"email": "a@rules.example.net", "phone": "+14155550123"}) \
+            == "rejected"
+    assert sqlite_hub.settings_listeners == []  # the stopped server's writer is gone
 
 
 def test_every_error_pickles_as_it_was_raised() -> None:

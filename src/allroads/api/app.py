@@ -40,6 +40,7 @@ from allroads.api.fast import PATH as FAST_PATH
 from allroads.api.fast import FastIdentify
 from allroads.api.routes import PROBLEMS, api_router, docs, health, matching
 from allroads.api.routes.identify import LEAN_SWITCH, WRITER, identify_writer
+from allroads.api.writer import ProcessIdentifyWriter
 from allroads.batch.runner import MatchRunner
 from allroads.batch.runs import MatchRuns
 from allroads.ingest.runner import ImportRunner
@@ -86,10 +87,14 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
         match_runner.start()
         writer = identify_writer(hub, process=bool(settings.writer_process))
         setattr(_app.state, WRITER, writer)
+        if isinstance(writer, ProcessIdentifyWriter):  # its own copy of tenant settings
+            hub.settings_listeners.append(writer.forget)
         try:
             yield
         finally:
             setattr(_app.state, WRITER, None)
+            if isinstance(writer, ProcessIdentifyWriter):
+                hub.settings_listeners.remove(writer.forget)
             if writer is not None:
                 writer.shutdown(wait=True)
             match_runner.stop()

@@ -17,7 +17,9 @@ unchanged checks and the normalizing, the writer process the resolution engine, 
 with its own interpreter lock, so the two use both cores. Calls go to it over a pipe
 (pickled: the actor, the request as prepared), and each answer, or the call's error,
 comes back the same way. If the process stops, the calls it had not answered fail with a
-StoreError (503, "send it again") and the next call starts a new one.
+StoreError (503, "send it again") and the next call starts a new one. A change of a
+tenant's rules or source priorities made through the server is passed on the same way
+(`forget`), so every call sent after it is written with them.
 """
 
 from __future__ import annotations
@@ -175,6 +177,15 @@ class ProcessIdentifyWriter:
                 raise _stopped() from exc
         return future
 
+    def forget(self, tenant_id: int) -> None:
+        """The tenant's rules or source priorities changed: the writer process drops its
+        copy of them, before any call sent after this one (`Hub.settings_listeners`)."""
+        with self._lock:
+            if self._closed or not self._process.is_alive():
+                return  # a process started later reads them afresh
+            with contextlib.suppress(OSError, ValueError):
+                self._conn.send(("forget", tenant_id))
+
     def shutdown(self, wait: bool = True) -> None:
         """Write what is queued, then stop the process."""
         with self._lock:
@@ -249,6 +260,9 @@ def _writer_process(conn: Any, database_url: str, max_group: int) -> None:
                 break
             if message is None:
                 break
+            if message[0] == "forget":  # settings changed: calls after this see them
+                writer.hub.cache.forget(message[1])
+                continue
             call_id, actor, req, prepared = message
             writer.submit(actor, req, prepared).add_done_callback(partial(answer, call_id))
     finally:

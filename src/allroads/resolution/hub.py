@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from allroads.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -75,6 +75,9 @@ class Hub:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.cache = TenantSettingsCache()
+        # Called with a tenant's id when its rules or source priorities change here: other
+        # caches of them (the identify writer process's) forget them too.
+        self.settings_listeners: list[Callable[[int], None]] = []
         self._principals: dict[str, tuple[float, Principal]] = {}
 
     def _unit(self, tx: Tx, actor: Actor, now: dt.datetime | None = None) -> Unit:
@@ -171,7 +174,7 @@ class Hub:
             raise InvalidInput("priority must be between 0 and 1000", field="priority")
         with self.store.write() as tx:
             tx.upsert_source(actor.tenant_id, source, priority, description, utcnow())
-        self.cache.forget(actor.tenant_id)
+        self._settings_changed(actor.tenant_id)
         return {"name": source, "priority": priority, "description": description}
 
     def rules(self, actor: Actor, etype: EntityType) -> dict[str, Any]:
@@ -184,8 +187,16 @@ class Hub:
         stored = rules.to_dict()
         with self.store.write() as tx:
             tx.put_rule_set(actor.tenant_id, etype.value, stored, utcnow())
-        self.cache.forget(actor.tenant_id)
+        self._settings_changed(actor.tenant_id)
         return stored
+
+    def _settings_changed(self, tenant_id: int) -> None:
+        """The tenant's rules or source priorities changed: this process's copy is dropped
+        at once, and every listener's (other processes see a change within the cache's
+        ttl otherwise)."""
+        self.cache.forget(tenant_id)
+        for listener in list(self.settings_listeners):
+            listener(tenant_id)
 
     # Resolution -----------------------------------------------------------------------
     def identify(self, actor: Actor, req: IdentifyRequest, *, unchanged_checked: bool = False,
