@@ -300,6 +300,51 @@ def server(tmp_path: Path) -> Iterator[str]:
         assert "Traceback" not in output, output
 
 
+def test_serve_with_two_workers(hub: Hub, tmp_path: Path) -> None:
+    """`allroads serve --workers 2`: two server processes share the port, each building
+    the app from the environment; calls spread over both are answered and stored once."""
+    key, _ = hub.create_api_key("acme", Role.INGEST)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "allroads.cli.main", "serve", "--port", str(port),
+         "--workers", "2"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=process_env(ALLROADS_DATABASE_URL=hub.store.url))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the server did not answer within 60 s")
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) >= 2, children  # the two workers (and uvicorn's helpers)
+        ids = []
+        for n in range(12):  # a new connection each: the kernel spreads them
+            res = httpx.post(f"{base}/api/v1/identify", timeout=30,
+                             headers={"Authorization": f"Bearer {key}"},
+                             json={"type": "person", "source": "crm", "source_id": str(n % 6),
+                                   "identifiers": {"email": f"w{n % 6}@workers.example.net"}})
+            assert res.status_code == 200, res.text
+            ids.append(res.json()["id"])
+        assert ids[:6] == ids[6:] and len(set(ids)) == 6
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    assert "Traceback" not in output, output
+    assert "in 2 processes" in output, output
+
+
 def test_serve_as_a_process(server: str) -> None:
     deadline = time.monotonic() + 30
     last: Exception | None = None

@@ -42,3 +42,7 @@ HostOpt = Annotated[str | None, typer.Option(
 PortOpt = Annotated[int | None, typer.Option(
     "--port", metavar="PORT", min=1, max=65535, show_default=False,
     help=setting_help("port"))]
+
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", metavar="N", min=1, max=64, show_default=False,
+    help=setting_help("workers"))]
