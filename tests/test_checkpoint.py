@@ -54,3 +54,39 @@ def test_checkpoints_run_beside_the_writes(hub: Hub, actor: Actor, store: Store)
     _write(hub, actor, 2, start=60)
     with store.read() as tx:
         assert tx.conn.execute(sa.text("SELECT count(*) FROM records")).scalar_one() == 62
+
+
+def test_a_log_always_read_is_started_again(hub: Hub, actor: Actor, store: Store) -> None:
+    """A server always has a reader on the log, so SQLite never starts it again by itself
+    and it grows without end; the checkpointer starts it again (RESTART) once it is long
+    and all copied back."""
+    if store.backend != "sqlite":
+        return
+    import threading
+
+    store.start_checkpointer(every=0.02, restart_pages=32)
+    checkpointer = store.checkpointer
+    assert checkpointer is not None
+    done = threading.Event()
+
+    def read() -> None:  # two readers, always busy: one is nearly always on the log
+        while not done.is_set():
+            with store.read() as tx:
+                tx.conn.execute(sa.text("SELECT count(*) FROM records")).scalar_one()
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        _write(hub, actor, 150)
+        deadline = time.monotonic() + 10
+        while checkpointer.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        done.set()
+        for t in readers:
+            t.join()
+        store.stop_checkpointer()
+    assert checkpointer.restarts > 0
+    with store.read() as tx:
+        assert tx.conn.execute(sa.text("SELECT count(*) FROM records")).scalar_one() == 150

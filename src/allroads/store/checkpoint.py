@@ -12,6 +12,16 @@ checkpoints off on the store's write connections and runs a PASSIVE checkpoint e
 or blocks a writer or reader, and lets SQLite start the log again from its beginning once
 all of it is copied. What is durable does not change (commits are in the log, fsynced as
 before by `synchronous=NORMAL` at each checkpoint).
+
+SQLite starts the log again only when a writer finds every frame copied back and no reader
+still on the log; a busy server always has a reader, so the log grew without end (1 GB in
+35 s at 1,000 identify/s). Once a log of `restart_pages` or more is all copied back, the
+checkpointer asks for a RESTART: it waits, at most RESTART_WAIT_MS and holding writers back
+meanwhile, for the readers still on the log (about a millisecond each; new readers read the
+database file), and the next commit writes from the start of the log again. A reader that
+stays longer (a match run reading every record) makes it give up until the next time.
+Measured at 1M people: the log stayed under 112 MB, and throughput was unchanged (1,088 and
+1,070 against 1,078 and 1,115 req/s at 8 connections, interleaved runs).
 """
 
 from __future__ import annotations
@@ -20,18 +30,27 @@ import logging
 import threading
 from typing import Any
 
+from allroads.store.engine import BUSY_TIMEOUT_MS
+
 log = logging.getLogger("allroads.store")
 
 # How often the log is copied back: often enough that it stays a few MB under a steady load.
 CHECKPOINT_SECONDS = 0.25
+# A log this long (pages of 4 KB: 64 MB), all copied back, is started again.
+RESTART_PAGES = 16_384
+# How long a RESTART waits for the readers still on the log (writers wait meanwhile).
+RESTART_WAIT_MS = 50
 
 
 class Checkpointer:
-    def __init__(self, connect: Any, every: float = CHECKPOINT_SECONDS) -> None:
+    def __init__(self, connect: Any, every: float = CHECKPOINT_SECONDS,
+                 restart_pages: int = RESTART_PAGES) -> None:
         """`connect()`: a DB-API connection to the database (closed when stopped)."""
         self.every = every
+        self.restart_pages = restart_pages
         self.checkpoints = 0  # checkpoints run, and pages copied back (for tests, stats)
         self.pages = 0
+        self.restarts = 0  # logs started again
         self._connect = connect
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="allroads-checkpoint",
@@ -54,11 +73,30 @@ class Checkpointer:
 
     def checkpoint(self, conn: Any) -> None:
         try:
-            cursor = conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            _busy, _log_pages, copied = cursor.fetchone()
-            cursor.close()
+            _busy, log_pages, copied = _run(conn, "PASSIVE")
+            if log_pages >= self.restart_pages and copied == log_pages:
+                _run(conn, f"busy_timeout={RESTART_WAIT_MS}", pragma=True)
+                try:
+                    busy, _, _ = _run(conn, "RESTART")
+                finally:
+                    _run(conn, f"busy_timeout={BUSY_TIMEOUT_MS}", pragma=True)
+                self.restarts += not busy
         except Exception:  # a failed checkpoint loses nothing: the next one copies it
             log.exception("WAL checkpoint failed; trying again in %.2f s", self.every)
             return
         self.checkpoints += 1
         self.pages += max(int(copied), 0)
+
+
+def _run(conn: Any, what: str, *, pragma: bool = False) -> tuple[int, int, int]:
+    """`PRAGMA wal_checkpoint(what)`: (busy, pages in the log, pages copied back); or, with
+    `pragma`, `PRAGMA what` (and zeros)."""
+    cursor = conn.execute(f"PRAGMA {what}" if pragma else f"PRAGMA wal_checkpoint({what})")
+    try:
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if pragma:
+        return 0, 0, 0
+    busy, log_pages, copied = row
+    return int(busy), int(log_pages), int(copied)

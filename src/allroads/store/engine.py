@@ -8,11 +8,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for a lock another connection holds
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
     "PRAGMA cache_size=-65536",
     "PRAGMA temp_store=MEMORY",
     "PRAGMA mmap_size=268435456",

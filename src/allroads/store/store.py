@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -74,13 +75,14 @@ class Store:
         self._autocheckpoint = DEFAULT_CHECKPOINT_PAGES
         self.checkpointer: Checkpointer | None = None
 
-    def start_checkpointer(self) -> None:
+    def start_checkpointer(self, **options: Any) -> None:
         """SQLite: copy the WAL back into the database in a thread of its own instead of
-        in the commit that takes it past 1,000 pages (see store/checkpoint.py), until
-        `stop_checkpointer`. What a server does; nothing elsewhere."""
+        in the commit that takes it past 1,000 pages (see store/checkpoint.py; `options`
+        are Checkpointer's), until `stop_checkpointer`. What a server does; nothing
+        elsewhere."""
         if self.dialect.name != "sqlite" or self.checkpointer is not None:
             return
-        self.checkpointer = Checkpointer(self.engine.raw_connection)
+        self.checkpointer = Checkpointer(self.engine.raw_connection, **options)
         self._autocheckpoint = 0
 
     def stop_checkpointer(self) -> None:
