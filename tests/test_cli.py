@@ -289,15 +289,21 @@ def server(tmp_path: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        assert proc.stdout is not None
-        output = proc.stdout.read()
-        assert "Traceback" not in output, output
+        _stopped(proc, timeout=15)
+
+
+def _stopped(proc: subprocess.Popen[str], timeout: float) -> str:
+    """Stop a server process; what it printed, which must hold no traceback."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    assert "Traceback" not in output, output
+    return output
 
 
 def test_serve_with_two_workers(hub: Hub, tmp_path: Path) -> None:
@@ -333,15 +339,7 @@ def test_serve_with_two_workers(hub: Hub, tmp_path: Path) -> None:
             ids.append(res.json()["id"])
         assert ids[:6] == ids[6:] and len(set(ids)) == 6
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    assert proc.stdout is not None
-    output = proc.stdout.read()
-    assert "Traceback" not in output, output
+        output = _stopped(proc, timeout=30)
     assert "in 2 processes" in output, output
 
 
