@@ -32,7 +32,6 @@ import json
 import math
 import os
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -43,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from files import copy_synced
 from identify_bench import api_key, git_commit, machine, start_server, stop_server
 from people import body, request
 
@@ -67,7 +67,7 @@ def database(people: int) -> tuple[str, dict[str, Any]]:
     info: dict[str, Any] = {"people": people}
     t0 = time.perf_counter()
     if pristine.exists():
-        shutil.copy(pristine, path)
+        copy_synced(pristine, path)
         info["copied_from"] = pristine.name
         info["copy_s"] = round(time.perf_counter() - t0, 1)
         store = Store(url)
@@ -284,7 +284,7 @@ def main() -> None:
     if args.reuse and kept.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-        shutil.copy(kept, path)
+        copy_synced(kept, path)
         url, info = f"sqlite:///{path}", {"people": args.people, "reused_copy_of": kept.name}
         sidecar = kept.with_suffix(".json")
         if sidecar.exists():
@@ -292,7 +292,7 @@ def main() -> None:
     else:
         print(f"database: {args.people:,} people", flush=True)
         url, info = database(args.people)
-        shutil.copy(path, kept)  # checkpointed: the file is the whole database
+        copy_synced(path, kept)  # checkpointed: the file is the whole database
         kept.with_suffix(".json").write_text(json.dumps(info) + "\n")
     print(f"  {info}", flush=True)
     reqs = requests(args.people, args.requests + args.warmup, args.seed)

@@ -35,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from files import copy_synced
 from loadgen import parse_mix
 from people import body, request
 from pgdb import DEFAULT_PG_URL, fresh_pg_database, pg_exists, server_settings
@@ -73,7 +74,7 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         if args.reuse and (keyed.exists() or pristine.exists()):
             kept = keyed if keyed.exists() else pristine
             _remove_sqlite(path)
-            shutil.copy(kept, path)
+            copy_synced(kept, path)
             _migrate(url)
             return url, _reused(sidecar, kept.name)
         _remove_sqlite(path)
@@ -129,7 +130,7 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     }
     if args.keep:
         if backend == "sqlite":
-            shutil.copy(path, pristine)
+            copy_synced(path, pristine)
         else:
             fresh_pg_database(args.pg_url, pristine_db, template=PG_DB)
         sidecar.write_text(json.dumps(figures, indent=2) + "\n")

@@ -37,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from files import copy_synced
 from identify_bench import git_commit, machine
 from import_data import (
     COLUMNS,
@@ -104,7 +105,7 @@ def fresh_database(args: argparse.Namespace, csv_path: Path, manifest: dict[str,
         url = f"sqlite:///{path}"
         remove_sqlite(path)
         if args.reuse and pristine.exists() and kept(sidecar):
-            shutil.copy(pristine, path)
+            copy_synced(pristine, path)
             return url, {**json.loads(sidecar.read_text()), "reused_copy_of": pristine.name}
     else:
         pristine_db = f"{PG_DB}_{args.rows}_s{args.seed}_pristine"
@@ -114,7 +115,7 @@ def fresh_database(args: argparse.Namespace, csv_path: Path, manifest: dict[str,
         url = fresh_pg_database(args.pg_url, PG_DB)
     figures = preload(url, sidecars(csv_path)[1], manifest["stores"], args.batch_size)
     if args.db == "sqlite":
-        shutil.copy(path, pristine)
+        copy_synced(path, pristine)
     else:
         fresh_pg_database(args.pg_url, pristine_db, template=PG_DB)
     sidecar.write_text(json.dumps(figures, indent=2) + "\n")

@@ -17,6 +17,8 @@ from allroads.settings import Settings
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"
+# Uploads of every in-process app made here, removed when the test run ends.
+UPLOADS = tempfile.TemporaryDirectory(prefix="allroads-test-uploads-")
 
 
 @dataclass
@@ -82,7 +84,7 @@ def make_api(hub: Hub, *, role: Role = Role.ADMIN, tenant: str = "acme",
     settings = settings or Settings()
     if settings.import_dir == Settings().import_dir:  # uploads never land in the checkout
         settings = dataclasses.replace(settings, import_dir=tempfile.mkdtemp(
-            prefix="allroads-imports-"))
+            dir=UPLOADS.name))
     app = create_app(settings, hub=hub)
     client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
     return Api(client, hub, key, tenant)

@@ -490,7 +490,8 @@ class _FuzzyCheck:
         asked = [r for r in asked if self.keys[r.index]]
         found = incremental.find_matches_many(
             tx, tenant_id, entity_type,
-            [(r.p.features(r.etype), self.keys[r.index]) for r in asked], self.scorer, limit=1)
+            [(r.p.features(r.etype), self.keys[r.index]) for r in asked], self.scorer, limit=1,
+            at_least=self.thresholds.review)
         self.stored_match = {r.index for r, matches in zip(asked, found, strict=True)
                              if matches and self._close(matches[0].probability)}
         # blocking key -> the batch's rows before this one holding it

@@ -449,31 +449,38 @@ def _fuzzy(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared,
     that protection refuses (force-apart, a conflicting trusted identifier) is passed over."""
     tx, tenant = u.tx, u.actor.tenant_id
     scorer = incremental.MODELS.scorer(tx, tenant, etype.value)
-    matches = incremental.find_matches(tx, tenant, etype.value, p.features(etype), scorer)
-    if not matches:
-        return None, None
     thresholds = scorer.model.thresholds
     incoming = {k: vs for k, vs in p.identifiers.items() if k != "source_id"}
-    ents = tx.entities_by_id(m.entity_id for m in matches)
-    for match in matches:
-        decision = match.decision(thresholds)
-        if decision == "none":
+    # The best entity at or above the review threshold decides, unless protection refuses
+    # it: then the next ones, up to MAX_MATCHES (looked up again: rare, and the common case
+    # reads less).
+    passed = 0
+    for limit in (1, incremental.MAX_MATCHES):
+        matches = incremental.find_matches(tx, tenant, etype.value, p.features(etype), scorer,
+                                           limit=limit, at_least=thresholds.review)
+        if len(matches) <= passed:
             break
-        entity = ents[match.entity_id]
-        guard = protection(u, etype, rules, [match.entity_id], incoming=incoming,
-                           bridge_priority=0)
-        if guard.blocked:
-            evidence.append({"rule": "not_linked", "entity": entity.public_id,
+        ents = tx.entities_by_id(m.entity_id for m in matches[passed:])
+        for match in matches[passed:]:
+            decision = match.decision(thresholds)  # link or review (at_least)
+            entity = ents[match.entity_id]
+            guard = protection(u, etype, rules, [match.entity_id], incoming=incoming,
+                               bridge_priority=0)
+            if guard.blocked:
+                evidence.append({"rule": "not_linked", "entity": entity.public_id,
+                                 "probability": round(match.probability, 6),
+                                 "reason": f"fuzzy match refused: {guard.reason}"})
+                passed += 1
+                continue
+            if decision == "link":
+                evidence.append({**match.evidence(), "entity": entity.public_id})
+                return entity, None
+            evidence.append({"rule": "fuzzy_review", "entity": entity.public_id,
                              "probability": round(match.probability, 6),
-                             "reason": f"fuzzy match refused: {guard.reason}"})
-            continue
-        if decision == "link":
-            evidence.append({**match.evidence(), "entity": entity.public_id})
-            return entity, None
-        evidence.append({"rule": "fuzzy_review", "entity": entity.public_id,
-                         "probability": round(match.probability, 6),
-                         "match_weight": round(match.match_weight, 3)})
-        return None, match
+                             "match_weight": round(match.match_weight, 3)})
+            return None, match
+        if len(matches) < limit:
+            break  # no more entities to look at
     return None, None
 
 

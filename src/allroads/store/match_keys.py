@@ -81,6 +81,10 @@ _CONTENTS_BY_ID = (
     .join(_rv, sa.and_(_rv.c.record_id == records.c.id,
                        _rv.c.version == records.c.current_version))
     .where(records.c.id.in_(bp("ids", expanding=True))))
+# Only the features: a fuzzy look-up scores every candidate from these, and reads the heads
+# (records and entities) of the best ones only.
+_FEATURES_BY_ID = sa.select(mf.c.record_id, mf.c.version, mf.c.features).where(
+    mf.c.record_id.in_(bp("ids", expanding=True)))
 _SETTINGS_VERSION = sa.select(match_settings.c.updated_at).where(
     match_settings.c.tenant_id == bp("tenant_id"),
     match_settings.c.entity_type == bp("entity_type"))
@@ -262,6 +266,19 @@ class MatchKeyQueries(TxBase):
             if now is not None:
                 out.append(RecordHead(int(rid), source, key, now, int(version), str(digest),
                                       orjson.loads(feats) if feats else None))
+        return out
+
+    def stored_match_features(self, record_ids: Iterable[int]
+                              ) -> dict[int, tuple[int, dict[str, Any]]]:
+        """The features stored for these records, decoded, with the record version they
+        are of (which may be behind the record's current one: `match_record_heads` tells);
+        records with none are left out."""
+        wanted = sorted(set(record_ids))
+        out: dict[int, tuple[int, dict[str, Any]]] = {}
+        for start in range(0, len(wanted), 500):
+            for rid, version, feats in self._rows(_FEATURES_BY_ID,
+                                                  {"ids": wanted[start:start + 500]}):
+                out[int(rid)] = (int(version), orjson.loads(feats))
         return out
 
     def match_record_contents(self, record_ids: Sequence[int]

@@ -5,13 +5,21 @@ features give, ``bk_name=JN|SM0``). For a new record, ``find_matches``
 
 1. builds its keys (``keys_of``) and looks them up: the records that share any key are the
    candidates (a key shared by more than ``cap`` records is skipped: it says little);
-2. reads the candidates' current versions (their entity followed to the survivor), turns
-   each into features with the same functions the batch path uses (``flat_record``, then
-   ``person_features`` / ``account_features``);
-3. scores every candidate with its gammas and the model's weights (cheap), keeps the best
-   record per entity, and explains only those (each comparison's level and weight: the
-   evidence stored with a fuzzy link);
-4. returns them best first. ``decide`` applies the tenant's thresholds: link, review, none.
+2. reads the candidates' features, stored with their keys (``match_features``; a record
+   without them is read and turned into features with the same functions the batch path
+   uses: ``flat_record``, then ``person_features`` / ``account_features``);
+3. scores every candidate with its gammas and the model's weights (cheap: each comparison
+   bound to the new record's values once), and walks them best first, reading the heads
+   (the entity each record is in now, followed to the survivor; its current version) of
+   the best ones only, until ``limit`` entities have their best record. Those below
+   ``at_least`` are not walked: identify and imports ask for the review threshold, and a
+   new customer's candidates are mostly below it, so most look-ups read no head at all;
+4. returns them best first, explained when asked (each comparison's level and weight: the
+   evidence stored with a fuzzy link). ``decide`` applies the tenant's thresholds: link,
+   review, none.
+
+Measured at 1M people (SQLite, a new person's look-up, about 42 candidates): 2.0 ms
+before the features-first walk, 1.2 ms with it (heads read: 0.004 ms against 1.2 ms).
 
 The tenant's model (estimated parameters and thresholds from ``match_settings``) is kept by
 a ``ModelCache``: one small read of the settings' ``updated_at`` per call tells whether
@@ -20,6 +28,7 @@ the copy is current, so a match run that saves new parameters is seen at once.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import threading
@@ -235,20 +244,18 @@ class Scorer:
         return self.weigher(left)(right)
 
     def weigher(self, left: Features) -> Callable[[Features], float]:
-        """`weight(left, ·)` for the candidates of one record: the comparisons whose
-        columns `left` lacks are missing for every candidate (weight 0), so they are left
-        out once instead of checked per candidate."""
-        active = [(comp.gamma, weights)
-                  for comp, weights in zip(self.model.comparisons, self.weights, strict=True)
-                  if all(left.get(c) is not None for c in comp.null_columns)]
+        """`weight(left, ·)` for the candidates of one record: each comparison bound to
+        left's values once (`Comparison.bind`); those whose columns `left` lacks are
+        missing for every candidate (weight 0), so they are left out."""
+        parts = [part for comp, weights in zip(self.model.comparisons, self.weights,
+                                               strict=True)
+                 if (part := comp.bind(left, weights)) is not None]
         prior = self.prior
 
         def weight(right: Features) -> float:
             total = prior
-            for gamma, weights in active:
-                g = gamma(left, right)
-                if g >= 0:
-                    total += weights[g]
+            for part in parts:
+                total += part(right)
             return total
 
         return weight
@@ -363,22 +370,23 @@ FEATURES = FeatureCache()
 def find_matches(tx: Tx, tenant_id: int, entity_type: str, features: Features,
                  model: MatchModel | Scorer, *, exclude_entity: int | None = None,
                  exclude_records: Iterable[int] = (), cap: int = MAX_BLOCK,
-                 limit: int = MAX_MATCHES, keys: Sequence[str] | None = None
-                 ) -> list[FuzzyMatch]:
+                 limit: int = MAX_MATCHES, keys: Sequence[str] | None = None,
+                 at_least: float = 0.0) -> list[FuzzyMatch]:
     """The entities whose records share a blocking key with `features`, each with its best
-    record's score (explained), best first; at most `limit`. `exclude_entity`: the entity
-    the record is in already; `exclude_records`: the record itself."""
+    record's score (explained), best first; at most `limit`, each with a probability of
+    `at_least` or more. `exclude_entity`: the entity the record is in already;
+    `exclude_records`: the record itself."""
     scorer = model if isinstance(model, Scorer) else Scorer.of(model)
     wanted = list(keys) if keys is not None else keys_of(features, scorer.model)
     return find_matches_many(tx, tenant_id, entity_type, [(features, wanted)], scorer,
                              exclude_entity=exclude_entity, exclude_records=exclude_records,
-                             cap=cap, limit=limit)[0]
+                             cap=cap, limit=limit, at_least=at_least)[0]
 
 
 def find_matches_many(tx: Tx, tenant_id: int, entity_type: str,
                       items: Sequence[tuple[Features, Sequence[str]]], model: MatchModel | Scorer,
                       *, exclude_entity: int | None = None, exclude_records: Iterable[int] = (),
-                      cap: int = MAX_BLOCK, limit: int = MAX_MATCHES
+                      cap: int = MAX_BLOCK, limit: int = MAX_MATCHES, at_least: float = 0.0
                       ) -> list[list[FuzzyMatch]]:
     """`find_matches` for many records at once (features with their keys): each key is
     looked up once, and each candidate record read and turned into features once, however
@@ -410,25 +418,132 @@ def find_matches_many(tx: Tx, tenant_id: int, entity_type: str,
         union.update(picked)
     if not union:
         return out
-    candidates = FEATURES.read(tx, tenant_id, entity_type, union)
-    for i, ((features, _), (hits, picked)) in enumerate(zip(items, chosen, strict=True)):
-        best: dict[int, tuple[float, Any, dict[str, Any]]] = {}
-        weigh = scorer.weigher(features)
-        for rid in picked:  # in id order: the first of equal weights wins
-            found_rec = candidates.get(rid)
-            if found_rec is None or found_rec[0].entity_id == exclude_entity:
-                continue
-            rec, other = found_rec
-            weight = weigh(other)
-            held = best.get(rec.entity_id)
-            if held is None or weight > held[0]:
-                best[rec.entity_id] = (weight, rec, other)
-        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
-        out[i] = [FuzzyMatch(entity_id, rec.id, rec.source, rec.source_key,
-                             probability_of(weight), weight, sorted(hits[rec.id]),
+    # Every candidate is scored from its stored features; the heads (which entity each
+    # record is in now, which version it is at) are read for the best ones only, best
+    # first, until `limit` entities are found (`_Ranking`).
+    stored = {rid: (version, feats) for rid, (version, feats)
+              in tx.stored_match_features(union).items()
+              if feats.get("_rev") == FEATURES_REVISION}
+    heads = _Heads(tx, tenant_id, entity_type, stored)
+    heads.read(union - stored.keys())  # no stored features: worked out from the record
+    rankings = [_Ranking(scorer.weigher(features), picked, heads, exclude_entity, limit,
+                         at_least)
+                for (features, _), (_, picked) in zip(items, chosen, strict=True)]
+    while True:  # the heads every unfinished ranking needs next, in one read
+        wanted_heads = {rid for ranking in rankings for rid in ranking.next_heads()}
+        if not wanted_heads:
+            break
+        heads.read(wanted_heads)
+    for i, ((features, _), (hits, _), ranking) in enumerate(
+            zip(items, chosen, rankings, strict=True)):
+        out[i] = [FuzzyMatch(head.entity_id, head.id, head.source, head.source_key,
+                             probability_of(weight), weight, sorted(hits[head.id]),
                              (scorer, features, other))
-                  for entity_id, (weight, rec, other) in ranked]
+                  for weight, head, other in ranking.best()]
     return out
+
+
+@dataclass
+class _Heads:
+    """The candidates' heads and features read so far in one look-up: `features[rid]`,
+    the record's stored features (possibly of an older version until its head is read), and
+    `heads[rid]` (None: the record is not live, or not of this tenant and type)."""
+
+    tx: Tx
+    tenant_id: int
+    entity_type: str
+    stored: dict[int, tuple[int, dict[str, Any]]]
+    heads: dict[int, tuple[RecordHead, dict[str, Any]] | None] = field(default_factory=dict)
+
+    def features(self, rid: int) -> dict[str, Any] | None:
+        got = self.heads.get(rid)
+        if got is not None:
+            return got[1]
+        held = self.stored.get(rid)
+        return held[1] if held is not None and rid not in self.heads else None
+
+    def read(self, record_ids: Iterable[int]) -> None:
+        wanted = [rid for rid in record_ids if rid not in self.heads]
+        if not wanted:
+            return
+        found = FEATURES.read(self.tx, self.tenant_id, self.entity_type, wanted)
+        for rid in wanted:
+            self.heads[rid] = found.get(rid)
+
+    def stale(self, rid: int) -> bool:
+        """Whether the record was scored from features of a version behind its current
+        one (its head is read)."""
+        got, held = self.heads.get(rid), self.stored.get(rid)
+        return got is not None and held is not None and held[0] != got[0].version
+
+
+
+class _Ranking:
+    """One record's candidates, best first, walked until `limit` entities have their best
+    record: the same entities and order as scoring every candidate with its head read."""
+
+    def __init__(self, weigh: Callable[[Features], float], picked: Sequence[int],
+                 heads: _Heads, exclude_entity: int | None, limit: int,
+                 at_least: float = 0.0) -> None:
+        self.weigh = weigh
+        self.heads = heads
+        self.exclude_entity = exclude_entity
+        self.limit = limit
+        order: list[tuple[float, int]] = []
+        for rid in picked:
+            features = heads.features(rid)
+            if features is not None:
+                order.append((-weigh(features), rid))
+        order.sort()  # the first of equal weights: the lowest record id
+        if at_least > 0.0:  # those below it are not asked for: their heads are not read
+            cut = 0
+            while cut < len(order) and probability_of(-order[cut][0]) >= at_least:
+                cut += 1
+            del order[cut:]
+        self.order = order
+        self.at_least = at_least
+        self.pos = 0
+        self.rescored: set[int] = set()
+        self.found: dict[int, tuple[float, RecordHead, dict[str, Any]]] = {}
+
+    def next_heads(self) -> list[int]:
+        """Walk as far as the heads read allow; the records whose heads are needed to go
+        on (none: done)."""
+        heads, order = self.heads, self.order
+        while self.pos < len(order):
+            weight, rid = -order[self.pos][0], order[self.pos][1]
+            if len(self.found) >= self.limit and weight < min(
+                    w for w, _, _ in self.found.values()):
+                break  # ties with the last entity found are still walked
+            if rid not in heads.heads:
+                # the next few: most entities hold one record or two
+                return [r for _, r in order[self.pos:self.pos + self.limit + 2]
+                        if r not in heads.heads]
+            got = heads.heads[rid]
+            if got is not None and rid not in self.rescored and heads.stale(rid):
+                # Scored from an older version's features (a safety net: every write keeps
+                # them current): scored again, and walked in its new place.
+                self.rescored.add(rid)
+                del order[self.pos]
+                rescored = self.weigh(got[1])
+                if rescored < weight:
+                    if probability_of(rescored) >= self.at_least:
+                        bisect.insort(order, (-rescored, rid), lo=self.pos)
+                    continue
+                weight = rescored
+            else:
+                self.pos += 1
+            if got is None or got[0].entity_id == self.exclude_entity:
+                continue
+            held = self.found.get(got[0].entity_id)
+            if held is None or weight > held[0] or (weight == held[0] and rid < held[1].id):
+                self.found[got[0].entity_id] = (weight, got[0], got[1])
+        return []
+
+    def best(self) -> list[tuple[float, RecordHead, dict[str, Any]]]:
+        """The best record of each of the best `limit` entities, best first."""
+        ranked = sorted(self.found.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        return [found for _, found in ranked[:self.limit]]
 
 
 # Splitting a full name (nameparser) costs about a millisecond, and the same stored names
