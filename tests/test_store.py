@@ -117,6 +117,35 @@ def test_driver_statements_store_and_read_what_sqlalchemy_does(tmp_path: object)
     s.close()
 
 
+def test_driver_executemany_converts_each_row_as_sqlalchemy(tmp_path: object) -> None:
+    """run_many converts a time shared by consecutive rows once: every row still stores
+    its own time and values, as SQLAlchemy's executemany does."""
+    from allroads.store.driver import DriverStatement
+    from allroads.store.schema import changelog
+
+    s = Store(f"sqlite:///{tmp_path}/driver.db")
+    s.migrate()
+    tenant = Hub(s).ensure_tenant("acme")
+    with s.write() as tx:
+        entity = tx.create_entity(tenant.id, "person", "per_1", NOW)
+    later = NOW + dt.timedelta(seconds=1, microseconds=5)
+    rows = [{"tenant_id": tenant.id, "entity_id": entity, "at": at, "touchpoint": "api",
+             "initiator": "t", "field": f"f{i}", "old": None, "new": {"n": i},
+             "merge_public_id": None, "import_id": None}
+            for i, at in enumerate([NOW, NOW, later, later, NOW])]
+    insert = changelog.insert()
+    with s.write() as tx:
+        tx.conn.execute(insert, rows)
+        DriverStatement(insert, s.engine.dialect, list(rows[0])).run_many(
+            tx.conn.connection.driver_connection, rows)
+    with s.engine.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT at, field, new FROM changelog ORDER BY id").all()
+    assert raw[:5] == raw[5:]
+    assert [r[0] for r in raw[:5]] == [raw[0][0]] * 2 + [raw[2][0]] * 2 + [raw[0][0]]
+    assert raw[0][0] != raw[2][0]
+    s.close()
+
+
 def test_driver_statements_expand_lists_and_report_errors_as_sqlalchemy(
         tmp_path: object) -> None:
     from allroads.store.driver import DriverStatement

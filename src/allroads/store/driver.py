@@ -28,6 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Converter = Callable[[Any], Any] | None
+_UNSET = object()
 
 
 class DriverStatement:
@@ -116,9 +117,25 @@ class DriverStatement:
             raise sa.exc.DBAPIError.instance(sql, params, exc, self._error) from exc
 
     def run_many(self, conn: Any, rows: Iterable[Mapping[str, Any]]) -> None:
-        """The statement once per row of values (executemany); no expanding parameters."""
-        params = [[convert(values[name]) if convert else values[name]
-                   for name, convert in self._bind] for values in rows]
+        """The statement once per row of values (executemany); no expanding parameters.
+        A time that is the very object of the row before (the time of a changelog's
+        rows, say) is converted once (immutable: the same object, the same text)."""
+        binds = self._bind
+        last: list[Any] = [_UNSET] * len(binds)
+        converted: list[Any] = [None] * len(binds)
+        params = []
+        for values in rows:
+            row = []
+            for i, (name, convert) in enumerate(binds):
+                value = values[name]
+                if convert is None:
+                    row.append(value)
+                elif value is last[i] and isinstance(value, dt.datetime):
+                    row.append(converted[i])
+                else:
+                    last[i], converted[i] = value, convert(value)
+                    row.append(converted[i])
+            params.append(row)
         try:
             conn.executemany(self.sql, params).close()
         except self._error as exc:

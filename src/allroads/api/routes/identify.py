@@ -68,6 +68,10 @@ async def run_identify(hub: Hub, principal: Principal, body: IdentifyIn,
     result, prepared = hub.check_unchanged(actor, req) if local else (None, None)
     if result is None:
         if writer is not None:
+            if prepared is not None:
+                # The record's matching features (a name parse, about a millisecond) are
+                # worked out here: this process has time to spare, the one writer has none.
+                prepared.features(req.type)
             result = await writer.identify(actor, req, prepared)
         else:
             result = await run_in_threadpool(hub.identify, actor, req,
