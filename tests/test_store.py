@@ -117,6 +117,34 @@ def test_driver_statements_store_and_read_what_sqlalchemy_does(tmp_path: object)
     s.close()
 
 
+def test_json_columns_store_orjson_text_and_json_for_what_it_refuses(tmp_path: object
+                                                                     ) -> None:
+    """Every JSON column stores `json_text` (through SQLAlchemy and the bulk writes alike):
+    orjson's compact text; json's for integers beyond 64 bits and keys that are not
+    strings, which orjson refuses. Each reads back as the value written."""
+    from allroads.store.engine import json_text
+    from allroads.store.schema import changelog
+
+    assert json_text({"a": [1, "é"], "b": None}) == '{"a":[1,"é"],"b":null}'
+    assert json_text({"n": 2**70}) == '{"n": 1180591620717411303424}'
+    assert json_text({1: "x"}) == '{"1": "x"}'
+    s = Store(f"sqlite:///{tmp_path}/json.db")
+    s.migrate()
+    tenant = Hub(s).ensure_tenant("acme")
+    values = [{"a": [1, "é"]}, {"n": 2**70}]
+    with s.write() as tx:
+        entity = tx.create_entity(tenant.id, "person", "per_1", NOW)
+        tx.conn.execute(changelog.insert(), [
+            {"tenant_id": tenant.id, "entity_id": entity, "at": NOW, "touchpoint": "api",
+             "initiator": "t", "field": "f", "old": None, "new": value} for value in values])
+    with s.engine.connect() as conn:
+        raw = [r[0] for r in conn.exec_driver_sql("SELECT new FROM changelog ORDER BY id")]
+        read = [r[0] for r in conn.execute(sa.select(changelog.c.new).order_by(changelog.c.id))]
+    assert raw == [json_text(v) for v in values]
+    assert read == values
+    s.close()
+
+
 def test_driver_executemany_converts_each_row_as_sqlalchemy(tmp_path: object) -> None:
     """run_many converts a time shared by consecutive rows once: every row still stores
     its own time and values, as SQLAlchemy's executemany does."""

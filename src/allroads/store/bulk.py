@@ -34,6 +34,7 @@ import orjson
 import sqlalchemy as sa
 
 from allroads.store.base import TxBase
+from allroads.store.engine import json_text
 from allroads.store.rows import IdentifierHit, NewChange
 from allroads.store.schema import (
     changelog,
@@ -182,7 +183,7 @@ class BulkQueries(TxBase):
         return ids
 
     def insert_versions(self, rows: Sequence[NewVersion]) -> None:
-        ts, js = self._ts, _json
+        ts, js = self._ts, json_text
         self._write(record_versions, ("record_id", "version", "attributes", "identifiers",
                                       "received_at", "touchpoint", "initiator", "import_id"),
                     [(r.record_id, r.version, js(r.attributes), js(r.identifiers), ts(r.now),
@@ -194,8 +195,8 @@ class BulkQueries(TxBase):
         decoding that text is the same; PostgreSQL's JSONB normalizes it (key order), so
         those are read back."""
         if self.dialect.name != "postgresql":
-            return {r.record_id: (json.loads(_json(r.attributes)), json.loads(_json(r.identifiers)))
-                    for r in rows}
+            return {r.record_id: (json.loads(json_text(r.attributes)),
+                                  json.loads(json_text(r.identifiers))) for r in rows}
         out: dict[int, tuple[Any, Any]] = {}
         ids = [r.record_id for r in rows]
         for start in range(0, len(ids), 5000):
@@ -216,7 +217,7 @@ class BulkQueries(TxBase):
                       flag(r.blocked)) for r in rows])
 
     def insert_links(self, rows: Sequence[NewLink]) -> None:
-        ts, js = self._ts, _json
+        ts, js = self._ts, json_text
         self._write(links, ("tenant_id", "record_id", "entity_id", "rule", "evidence", "actor",
                             "touchpoint", "created_at"),
                     [(r.tenant_id, r.record_id, r.entity_id, r.rule, js(r.evidence), r.actor,
@@ -224,7 +225,7 @@ class BulkQueries(TxBase):
 
     def insert_profiles(self, rows: Sequence[NewProfile]) -> None:
         """Profiles of entities that have none yet (`put_profile` for new entities)."""
-        ts, js = self._ts, _json
+        ts, js = self._ts, json_text
         self._write(profiles, ("entity_id", "tenant_id", "entity_type", "display_name", "data",
                                "provenance", "search_text", "updated_at"),
                     [(r.entity_id, r.tenant_id, r.entity_type, r.display_name[:500],
@@ -232,7 +233,7 @@ class BulkQueries(TxBase):
 
     def insert_changes(self, tenant_id: int, changes: Sequence[NewChange]) -> None:
         """`append_changes` for thousands of rows."""
-        ts, js = self._ts, _json
+        ts, js = self._ts, json_text
         self._write(changelog, ("tenant_id", "entity_id", "at", "touchpoint", "initiator",
                                 "field", "old", "new", "merge_public_id", "import_id"),
                     [(tenant_id, c.entity_id, ts(c.at), c.touchpoint, c.initiator, c.field,
@@ -313,12 +314,3 @@ class BulkQueries(TxBase):
         top = self.conn.execute(sa.text(f"SELECT max(id) FROM {name}")).scalar()
         start = int(top or 0) + 1
         return list(range(start, start + n))
-
-
-def _json(value: Any) -> str:
-    """JSON text as the JSON columns store it (orjson for speed; json for what it refuses,
-    such as integers beyond 64 bits or non-string keys)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -21,6 +23,16 @@ SQLITE_PRAGMAS = (
 )
 
 
+def json_text(value: Any) -> str:
+    """JSON text as every JSON column stores it (the engine's serializer, and the bulk
+    writes'): orjson, several times faster than json.dumps on identify's hot path; json for
+    what orjson refuses, such as integers beyond 64 bits or keys that are not strings."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
     """An engine for `url`. On SQLite, writes begin with BEGIN IMMEDIATE (one writer at a time)."""
     if url.startswith("sqlite"):
@@ -29,10 +41,12 @@ def make_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
+            json_serializer=json_text,
         )
         _sqlite_events(engine)
         return engine
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                              json_serializer=json_text)
     _ping_idle_connections(engine)
     return engine
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from allroads.store.bulk import BulkQueries, _json
+from allroads.store.bulk import BulkQueries
+from allroads.store.engine import json_text
 from allroads.store.schema import (
     changelog,
     identifiers,
@@ -163,8 +164,8 @@ class ImportQueries(BulkQueries):
         self._write(import_rows, (
             "import_id", "row_number", "status", "action", "data", "cells", "issues",
             "entity_public_id"), [
-            (import_id, r.row_number, r.status, r.action, _json(r.data), _json(r.cells),
-             _json(r.issues), r.entity_public_id) for r in rows])
+            (import_id, r.row_number, r.status, r.action, json_text(r.data), json_text(r.cells),
+             json_text(r.issues), r.entity_public_id) for r in rows])
 
     def staged_rows(self, import_id: int, *, after: int = 0, limit: int = 1000,
                     statuses: Sequence[str] | None = None,

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam as bp
 
 from allroads.store.base import TxBase
+from allroads.store.engine import json_text
 from allroads.store.rows import RecordRow, RecordVersionRow
 from allroads.store.schema import record_versions, records
 
@@ -91,11 +92,11 @@ class RecordQueries(TxBase):
                         ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """What `current_versions` would read back for a version just written with these
         values, when the store knows without reading: on SQLite, whose JSON columns keep
-        the text as written (SQLAlchemy's serializer, json.dumps), so decoding that text is
-        the same. None on PostgreSQL, whose JSONB reorders keys: read it back."""
+        the text as written (the engine's serializer, `json_text`), so decoding that text
+        is the same. None on PostgreSQL, whose JSONB reorders keys: read it back."""
         if self.dialect.name != "sqlite":
             return None
-        return json.loads(json.dumps(attributes)), json.loads(json.dumps(identifiers))
+        return json.loads(json_text(attributes)), json.loads(json_text(identifiers))
 
     def move_records(self, record_ids: Iterable[int], entity_id: int) -> None:
         ids = sorted(set(record_ids))
