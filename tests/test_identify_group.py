@@ -253,16 +253,3 @@ def test_every_error_pickles_as_it_was_raised() -> None:
         assert type(back) is type(error) and str(back) == str(error)
         assert back.__dict__ == error.__dict__ and back.args == error.args
 
-
-@pytest.mark.parametrize("process", [1, 0])
-def test_one_checkpointer_per_database(sqlite_hub: Hub, process: int) -> None:
-    """A writer process checkpoints the log itself, so the server's process does not as
-    well; with a writer thread, the server's process does."""
-    from fastapi.testclient import TestClient
-
-    from allroads.api.app import create_app
-    from allroads.settings import Settings
-
-    with TestClient(create_app(Settings(writer_process=process), hub=sqlite_hub)):
-        assert (sqlite_hub.store.checkpointer is None) is bool(process)
-    assert sqlite_hub.store.checkpointer is None

@@ -82,13 +82,10 @@ def create_app(settings: Settings | None = None, *, hub: Hub | None = None,
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if own_store is not None:
             own_store.check_migrated()  # fail at start, with how to fix it, not per request
-        writer = identify_writer(hub, process=bool(settings.writer_process))
-        if not isinstance(writer, ProcessIdentifyWriter):
-            # A writer process checkpoints the log itself: one checkpointer per database.
-            # This process's own writes (imports, edits) then checkpoint in their commits.
-            hub.store.start_checkpointer()
+        hub.store.start_checkpointer()
         runner.start()
         match_runner.start()
+        writer = identify_writer(hub, process=bool(settings.writer_process))
         setattr(_app.state, WRITER, writer)
         if isinstance(writer, ProcessIdentifyWriter):  # its own copy of tenant settings
             hub.settings_listeners.append(writer.forget)
