@@ -445,9 +445,10 @@ def find_matches_many(tx: Tx, tenant_id: int, entity_type: str,
 
 @dataclass
 class _Heads:
-    """The candidates' heads and features read so far in one look-up: `features[rid]`,
-    the record's stored features (possibly of an older version until its head is read), and
-    `heads[rid]` (None: the record is not live, or not of this tenant and type)."""
+    """What one look-up has read of its candidates: `stored`, each record's stored features
+    (of the version they were stored for, which its head tells is current or not), and
+    `heads`, the heads read so far with the record's current features (None: the record is
+    not live, or not of this tenant and type)."""
 
     tx: Tx
     tenant_id: int
@@ -475,7 +476,6 @@ class _Heads:
         one (its head is read)."""
         got, held = self.heads.get(rid), self.stored.get(rid)
         return got is not None and held is not None and held[0] != got[0].version
-
 
 
 class _Ranking:

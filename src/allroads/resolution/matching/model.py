@@ -75,7 +75,6 @@ class Level:
         # dmy_swap
         return bool(a != b and a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7])
 
-
     def bind(self, left: Features) -> Callable[[Features], bool] | None:
         """`holds(left, ·)` with left's values read once, for the many candidates of one
         record; None when it holds for none of them (a value of left is missing)."""
