@@ -5,9 +5,7 @@ record is in now, its current version) are read for the best ones only, until th
 asked for are found. The answer must be the one scoring every candidate with its head read
 gives: the best record of each entity (ties: the lowest record id), the entities best first
 (ties: the lowest entity id), records of deleted entities and of the excluded entity left
-out, a record whose stored features are behind its current version scored again. Scoring
-binds each comparison to the new record's values once (`Comparison.bind`); a property test
-holds it to the model's own gamma, level by level.
+out, a record whose stored features are behind its current version scored again.
 """
 
 from __future__ import annotations
@@ -16,8 +14,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from allroads.domain.types import Actor, EntityType, IdentifyRequest
 from allroads.resolution.hub import Hub
@@ -174,32 +170,3 @@ def test_a_refused_best_match_gives_way_to_the_next(hub: Hub, actor: Actor) -> N
     assert [e["entity"] for e in refused] == [first.id]
     fuzzy = [e for e in res.evidence if e["rule"] == "fuzzy"]
     assert fuzzy and fuzzy[0]["entity"] == second.id
-
-
-# Comparison.bind against the model's gamma -------------------------------------------------
-_NAMES = st.sampled_from(["Jon", "John", "Jonathan", "Smith", "Smyth", "Jane", "J", ""])
-_VALUES = st.one_of(st.none(), _NAMES, st.text(alphabet="abJS0123-", max_size=6))
-_DATE = st.one_of(st.none(), st.sampled_from(["1980-03-07", "1980-07-03", "1980-03-08",
-                                              "1981-03-07", "1908-03-07"]))
-
-
-@st.composite
-def _features(draw: st.DrawFn) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for column in ("first_name", "last_name", "first_sound", "last_sound", "middle_initial",
-                   "email_local", "phone", "address", "city", "postcode", "national_id"):
-        out[column] = draw(_VALUES)
-    out["birthdate"] = draw(_DATE)
-    out["first_nicknames"] = draw(st.one_of(st.none(), st.lists(_NAMES, max_size=3)))
-    return out
-
-
-@settings(max_examples=300, deadline=None)
-@given(left=_features(), rights=st.lists(_features(), min_size=1, max_size=4))
-def test_bound_scoring_is_the_models_gamma(left: dict[str, Any],
-                                           rights: list[dict[str, Any]]) -> None:
-    model = person_model()
-    weigh = incremental.Scorer.of(model).weigher(left)
-    for right in rights:
-        expected = model.score_gammas([c.gamma(left, right) for c in model.comparisons])
-        assert weigh(right) == expected

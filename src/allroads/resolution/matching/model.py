@@ -17,7 +17,7 @@ below are the vocabulary both understand, so the two paths agree on every pair.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -75,36 +75,6 @@ class Level:
         # dmy_swap
         return bool(a != b and a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7])
 
-    def bind(self, left: Features) -> Callable[[Features], bool] | None:
-        """`holds(left, ·)` with left's values read once, for the many candidates of one
-        record; None when it holds for none of them (a value of left is missing)."""
-        column, threshold, a = self.column, self.threshold, left.get(self.column)
-        if self.kind == "swap":
-            other, a2 = self.other, left.get(self.other)
-            if a is None or a2 is None:
-                return None
-            if not threshold:
-                return lambda r: (b := r.get(column)) is not None and (
-                    b2 := r.get(other)) is not None and a == b2 and a2 == b
-            jw = JaroWinkler.similarity
-            return lambda r: (b := r.get(column)) is not None and (
-                b2 := r.get(other)) is not None and jw(a, b2) >= threshold and jw(
-                a2, b) >= threshold
-        if a is None:
-            return None
-        if self.kind == "exact":
-            return lambda r: bool(r.get(column) == a)
-        if self.kind == "jw":
-            jw = JaroWinkler.similarity
-            return lambda r: (b := r.get(column)) is not None and jw(a, b) >= threshold
-        if self.kind == "lev":
-            lev = Levenshtein.distance
-            return lambda r: (b := r.get(column)) is not None and lev(a, b) <= threshold
-        if self.kind == "overlap":
-            mine = set(a)
-            return lambda r: (b := r.get(column)) is not None and not mine.isdisjoint(b)
-        return lambda r: (b := r.get(column)) is not None and self.holds(left, r)
-
 
 def _default_label(level: Level) -> str:
     if level.kind == "exact":
@@ -137,30 +107,6 @@ class Comparison:
             if level.holds(left, right):
                 return len(self.levels) - i
         return 0
-
-    def bind(self, left: Features, weights: Sequence[float]
-             ) -> Callable[[Features], float] | None:
-        """What this comparison adds to the match weight of (left, ·), given its weight per
-        gamma: `weights[gamma(left, ·)]`, 0 when a value is missing. None when left lacks a
-        value (it adds 0 to every pair)."""
-        if any(left.get(column) is None for column in self.null_columns):
-            return None
-        nulls = self.null_columns
-        tests = [(weights[len(self.levels) - i], test)
-                 for i, level in enumerate(self.levels)
-                 if (test := level.bind(left)) is not None]
-        otherwise = weights[0]
-
-        def weight(right: Features) -> float:
-            for column in nulls:
-                if right.get(column) is None:
-                    return 0.0
-            for level_weight, test in tests:
-                if test(right):
-                    return level_weight
-            return otherwise
-
-        return weight
 
     def level_label(self, gamma: int) -> str:
         if gamma < 0:
