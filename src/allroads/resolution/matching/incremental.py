@@ -19,7 +19,7 @@ features give, ``bk_name=JN|SM0``). For a new record, ``find_matches``
    review, none.
 
 Measured at 1M people (SQLite, a new person's look-up, about 42 candidates): 2.0 ms
-before the features-first walk, 1.2 ms with it (heads read: 0.004 ms against 1.2 ms).
+before the features-first walk, about 1.2 ms with it (heads read: 0.004 ms against 1.2 ms).
 
 The tenant's model (estimated parameters and thresholds from ``match_settings``) is kept by
 a ``ModelCache``: one small read of the settings' ``updated_at`` per call tells whether
