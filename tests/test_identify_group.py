@@ -252,4 +252,3 @@ def test_every_error_pickles_as_it_was_raised() -> None:
         back = pickle.loads(pickle.dumps(error))
         assert type(back) is type(error) and str(back) == str(error)
         assert back.__dict__ == error.__dict__ and back.args == error.args
-

@@ -11,9 +11,9 @@ features give, ``bk_name=JN|SM0``). For a new record, ``find_matches``
 3. scores every candidate with its gammas and the model's weights (cheap), and walks them
    best first, reading the heads (the entity each record is in now, followed to the
    survivor; its current version) of the best ones only, until ``limit`` entities have
-   their best record. Those below
-   ``at_least`` are not walked: identify and imports ask for the review threshold, and a
-   new customer's candidates are mostly below it, so most look-ups read no head at all;
+   their best record. Those below ``at_least`` are not walked: identify and imports ask
+   for the review threshold, and a new customer's candidates are mostly below it, so most
+   look-ups read no head at all;
 4. returns them best first, explained when asked (each comparison's level and weight: the
    evidence stored with a fuzzy link). ``decide`` applies the tenant's thresholds: link,
    review, none.
@@ -492,11 +492,11 @@ class _Ranking:
         self.exclude_entity = exclude_entity
         self.limit = limit
         scored = [(rid, other) for rid in picked if (other := heads.features(rid)) is not None]
-        # An import's rows mostly have a few candidates or none: no weigher for none (the
-        # empty one is never called).
-        self.weigh = weigh = scorer.weigher(features if scored else {})
-        order = [(-weigh(other), rid) for rid, other in scored]
-        order.sort()  # the first of equal weights: the lowest record id
+        # An import's rows mostly have a few candidates or none: no weigher for none.
+        self.weigh = scorer.weigher(features) if scored else None
+        # the first of equal weights: the lowest record id
+        order = sorted((-self.weigh(other), rid) for rid, other in scored) if self.weigh \
+            else []
         if at_least > 0.0:  # those below it are not asked for: their heads are not read
             cut = 0
             while cut < len(order) and probability_of(-order[cut][0]) >= at_least:
@@ -525,6 +525,7 @@ class _Ranking:
             if got is not None and rid not in self.rescored and heads.stale(rid):
                 # Scored from an older version's features (a safety net: every write keeps
                 # them current): scored again, and walked in its new place.
+                assert self.weigh is not None  # a walked record was scored
                 self.rescored.add(rid)
                 del order[self.pos]
                 rescored = self.weigh(got[1])
