@@ -12,7 +12,10 @@ import, IMPORT_COMMAND as a child process over that database: wall time, rows/s,
 memory (RSS of the child and its descendants, sampled from /proc, and the child's own
 ru_maxrss); (4) a raw load of the same CSV into a plain text table of the same database, no
 validation (SQLite: csv.reader + executemany in one transaction; PostgreSQL: COPY FROM
-STDIN, format csv); (5) results/import_<db>.json and a Markdown table. See
+STDIN, format csv); (5) SQLite, after a committed import: the store's write floor, the rows
+the import inserted written again set-based into the pre-import database
+(benchmarks/store_floor.py: no Python per row, a lower bound on any import of the file);
+(6) results/import_<db>.json and a Markdown table. See
 benchmarks/README.md, "The import benchmark".
 """
 
@@ -53,6 +56,7 @@ from import_data import (
     sidecars,
 )
 from pgdb import DEFAULT_PG_URL, fresh_pg_database, pg_exists, server_settings
+from store_floor import store_floor
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -100,8 +104,7 @@ def fresh_database(args: argparse.Namespace, csv_path: Path, manifest: dict[str,
     key = f"import_{args.rows}_s{args.seed}"
     sidecar = data / f"{key}.{args.db}.preload.json"
     if args.db == "sqlite":
-        path = data / f"{key}.db"
-        pristine = data / f"{key}.pristine.db"
+        path, pristine = sqlite_paths(args)
         url = f"sqlite:///{path}"
         remove_sqlite(path)
         if args.reuse and pristine.exists() and kept(sidecar):
@@ -120,6 +123,12 @@ def fresh_database(args: argparse.Namespace, csv_path: Path, manifest: dict[str,
         fresh_pg_database(args.pg_url, pristine_db, template=PG_DB)
     sidecar.write_text(json.dumps(figures, indent=2) + "\n")
     return url, figures
+
+
+def sqlite_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The SQLite database an import runs on, and the copy kept of it before the import."""
+    key = HERE / "data" / f"import_{args.rows}_s{args.seed}"
+    return key.with_name(f"{key.name}.db"), key.with_name(f"{key.name}.pristine.db")
 
 
 def kept(sidecar: Path) -> bool:
@@ -485,8 +494,8 @@ def targets(rows: int, db: str, imported: dict[str, Any] | None, ratio: float | 
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = ["| database | rows | import s | rows/s | peak RSS MB | raw load s | raw rows/s "
-             "| ratio | created / existing / rejected (expected) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| ratio | store floor s | created / existing / rejected (expected) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         imp, raw, counts = r.get("import"), r["raw"], r["data"]["counts"]
         expected = (f"{counts['expected_created']:,} / {counts['expected_existing']:,} / "
@@ -502,8 +511,10 @@ def table(results: list[dict[str, Any]]) -> str:
         cells = ([f"{imp['seconds']}", f"{r['rows_per_s']:,}", f"{imp['peak_rss_mb']}"]
                  if imp else ["-", "-", "-"])
         ratio = f"{r['ratio']}x" if imp else "-"
+        floor = r.get("store_floor")
+        floor_s = f"{floor['seconds']} ({floor['rows']:,} rows)" if floor else "-"
         lines.append(f"| {r['db']} | {r['rows']:,} | {' | '.join(cells)} | {raw['seconds']} "
-                     f"| {raw['rows_per_s']:,} | {ratio} | {expected} |")
+                     f"| {raw['rows_per_s']:,} | {ratio} | {floor_s} | {expected} |")
     return "\n".join(lines)
 
 
@@ -523,6 +534,13 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                               command)
         print(f"  {imported['seconds']} s, CPU {imported['cpu_s']} s, peak RSS "
               f"{imported['peak_rss_mb']} MB; {describe_phases(imported)}", flush=True)
+    floor = None
+    if imported and args.db == "sqlite" and not args.validate_only:
+        print(f"## {args.db}: the store's write floor (the rows the import inserted, "
+              "set-based)", flush=True)
+        floor = store_floor(*sqlite_paths(args))
+        print(f"  {floor['rows']:,} rows in {floor['seconds']} s "
+              f"({floor['rows_per_s']:,} rows/s)", flush=True)
     print(f"## {args.db}: raw load of the same rows", flush=True)
     loaded = raw_load(url, csv_path)
     raw = loaded.as_dict()
@@ -548,7 +566,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                  "existing_by_source": manifest["existing_by_source"],
                  "mobile_formats": manifest["mobile_formats"],
                  "generated_s": manifest["seconds"], "reused": manifest.get("reused", False)},
-        "preload": preloaded, "import": imported, "raw": raw,
+        "preload": preloaded, "import": imported, "raw": raw, "store_floor": floor,
         "counts_check": check_counts(imported["summary"], manifest) if imported else None,
     }
     result["validate_only"] = args.validate_only
