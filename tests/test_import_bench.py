@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -20,9 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import import_bench
 import import_data
+import store_floor
 
 from allroads.domain.errors import InvalidIdentifier
 from allroads.domain.normalize import normalize_email, normalize_phone
+from allroads.domain.types import Actor, IdentifyRequest
+from allroads.resolution.hub import Hub
 from allroads.store import Store
 
 
@@ -192,6 +196,62 @@ def test_raw_load_copies_every_row_as_text(store: Store, tmp_path: Path, gz: boo
             f"SELECT {', '.join(cols)} FROM {import_bench.RAW_TABLE}"))]
     assert sorted(got) == sorted(rows)  # padded names, empty cells, odd phones: as written
     assert loaded.as_dict()["rows_per_s"] > 0
+
+
+def _person(n: int, points: int = 0) -> IdentifyRequest:
+    return IdentifyRequest("person", "shop", f"S{n}", {"email": f"p{n}@example.com"},
+                           {"first_name": f"Ann{n}", "last_name": "Lee", "points": points})
+
+
+def _counts(path: Path) -> dict[str, int]:
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as conn:
+            names = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table'").scalars().all()
+            return {n: conn.exec_driver_sql(f'SELECT count(*) FROM "{n}"').scalar_one()
+                    for n in names}
+    finally:
+        store.close()
+
+
+def test_the_store_floor_writes_exactly_the_rows_added(tmp_path: Path) -> None:
+    """Inserted rows (not updated ones) of every store table, by primary key, and no table
+    the pristine database lacks (the raw load's); its scratch databases are removed."""
+    pristine, imported = tmp_path / "p.db", tmp_path / "i.db"
+    store = Store(f"sqlite:///{pristine}")
+    store.migrate()
+    hub = Hub(store)
+    tenant = hub.ensure_tenant("floor", default_region="US")
+    actor = Actor(tenant.id, "test", "import", "US")
+    for n in range(5):
+        hub.identify(actor, _person(n))
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    shutil.copy(pristine, imported)
+    store = Store(f"sqlite:///{imported}")
+    hub = Hub(store)
+    hub.identify(actor, _person(0, points=7))  # an update: a new version, changed fields
+    for n in range(5, 12):
+        hub.identify(actor, _person(n))
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE raw_people_import (a TEXT)")
+        conn.exec_driver_sql("INSERT INTO raw_people_import VALUES ('x')")
+        conn.commit()
+    store.close()
+    before, after = _counts(pristine), _counts(imported)
+    added = {t: after[t] - before.get(t, 0) for t in after
+             if t in before and t not in ("alembic_version", "sqlite_sequence")
+             and after[t] > before[t]}
+    assert {"entities", "records", "record_versions", "changelog", "profiles"} <= set(added)
+
+    result = store_floor.store_floor(imported, pristine)
+
+    assert {t: v["rows"] for t, v in result["tables"].items()} == added
+    assert result["rows"] == sum(added.values()) and result["seconds"] > 0
+    assert added["profiles"] == 7 and added["record_versions"] == 8  # the update not counted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["i.db", "p.db"]
 
 
 def test_peak_memory_counts_the_whole_process_tree(tmp_path: Path) -> None:
