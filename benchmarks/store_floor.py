@@ -7,7 +7,7 @@ An import stores far more than its file's rows: per new customer an entity, a re
 version, the identifier index rows, the blocking keys and matching features, the link with
 its evidence, the profile, a changelog row per field, and the staging row validation wrote.
 This measures the cheapest possible way to write exactly those rows: no Python per row, no
-reads, no checks, just `INSERT INTO t SELECT * FROM rows_written.t` per table, one
+reads, no checks, just `INSERT INTO t SELECT * FROM written.t` per table, one
 transaction, into a copy of the database as it was before the import (same schema, same
 indexes, the preloaded customers already there), with the store's journal settings.
 
@@ -35,7 +35,6 @@ from typing import Any
 from files import copy_synced
 from identify_bench import git_commit, machine
 
-HERE = Path(__file__).resolve().parent
 SKIPPED = {"alembic_version", "sqlite_sequence", "sqlite_stat1"}
 
 
