@@ -24,7 +24,6 @@ against SQLAlchemy's `INSERT ... RETURNING id` executemany.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import orjson
 import sqlalchemy as sa
 
 from allroads.store.base import TxBase
-from allroads.store.engine import json_text
+from allroads.store.engine import json_as_read, json_text
 from allroads.store.rows import IdentifierHit, NewChange
 from allroads.store.schema import (
     changelog,
@@ -195,8 +194,8 @@ class BulkQueries(TxBase):
         decoding that text is the same; PostgreSQL's JSONB normalizes it (key order), so
         those are read back."""
         if self.dialect.name != "postgresql":
-            return {r.record_id: (json.loads(json_text(r.attributes)),
-                                  json.loads(json_text(r.identifiers))) for r in rows}
+            return {r.record_id: (json_as_read(r.attributes), json_as_read(r.identifiers))
+                    for r in rows}
         out: dict[int, tuple[Any, Any]] = {}
         ids = [r.record_id for r in rows]
         for start in range(0, len(ids), 5000):

@@ -33,6 +33,12 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
+def json_as_read(value: Any) -> Any:
+    """What SQLite reads back from a JSON column written with `json_text`: it keeps the
+    text as written, so decoding that text gives it (PostgreSQL's JSONB reorders keys)."""
+    return json.loads(json_text(value))
+
+
 def make_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
     """An engine for `url`. On SQLite, writes begin with BEGIN IMMEDIATE (one writer at a time)."""
     if url.startswith("sqlite"):

@@ -7,7 +7,6 @@ SQLAlchemy statement costs several times more than running it on SQLite.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam as bp
 
 from allroads.store.base import TxBase
-from allroads.store.engine import json_text
+from allroads.store.engine import json_as_read
 from allroads.store.rows import RecordRow, RecordVersionRow
 from allroads.store.schema import record_versions, records
 
@@ -96,7 +95,7 @@ class RecordQueries(TxBase):
         is the same. None on PostgreSQL, whose JSONB reorders keys: read it back."""
         if self.dialect.name != "sqlite":
             return None
-        return json.loads(json_text(attributes)), json.loads(json_text(identifiers))
+        return json_as_read(attributes), json_as_read(identifiers)
 
     def move_records(self, record_ids: Iterable[int], entity_id: int) -> None:
         ids = sorted(set(record_ids))
