@@ -1,4 +1,5 @@
-"""Copies of benchmark databases that are on disk before anything is measured.
+"""Copies of benchmark databases that are on disk before anything is measured, and their
+removal (`remove_sqlite`: the database with its WAL and shared-memory files).
 
 A copy of a 3.8 GB SQLite file leaves gigabytes of dirty pages in the page cache. The
 kernel writes them back over the following minute, and an fsync of the file (SQLite's, at
@@ -22,3 +23,9 @@ def copy_synced(source: Path, target: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_sqlite(path: Path) -> None:
+    """Remove a SQLite database and its WAL and shared-memory files, if they exist."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)

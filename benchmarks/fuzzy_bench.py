@@ -42,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from files import copy_synced
+from files import copy_synced, remove_sqlite
 from identify_bench import api_key, git_commit, machine, start_server, stop_server
 from people import body, request
 
@@ -60,8 +60,7 @@ def database(people: int) -> tuple[str, dict[str, Any]]:
 
     DATA.mkdir(exist_ok=True)
     path = DATA / f"fuzzy_{people}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    remove_sqlite(path)
     pristine = DATA / f"bench_{people}.pristine.db"
     url = f"sqlite:///{path}"
     info: dict[str, Any] = {"people": people}
@@ -282,8 +281,7 @@ def main() -> None:
     path = DATA / f"fuzzy_{args.people}.db"
     kept = DATA / f"fuzzy_{args.people}.pristine.db"
     if args.reuse and kept.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        remove_sqlite(path)
         copy_synced(kept, path)
         url, info = f"sqlite:///{path}", {"people": args.people, "reused_copy_of": kept.name}
         sidecar = kept.with_suffix(".json")

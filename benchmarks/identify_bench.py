@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from files import copy_synced
+from files import copy_synced, remove_sqlite
 from loadgen import parse_mix
 from people import body, request
 from pgdb import DEFAULT_PG_URL, fresh_pg_database, pg_exists, server_settings
@@ -73,11 +73,11 @@ def load(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         sidecar = data / f"bench_{args.people}.load.json"
         if args.reuse and (keyed.exists() or pristine.exists()):
             kept = keyed if keyed.exists() else pristine
-            _remove_sqlite(path)
+            remove_sqlite(path)
             copy_synced(kept, path)
             _migrate(url)
             return url, _reused(sidecar, kept.name)
-        _remove_sqlite(path)
+        remove_sqlite(path)
     else:
         pristine_db = f"{PG_DB}_{args.people}_pristine"
         sidecar = data / f"{pristine_db}.load.json"
@@ -153,11 +153,6 @@ def _reused(sidecar: Path, source: str) -> dict[str, Any]:
     """The figures of the load that made the kept copy, marked as reused."""
     figures: dict[str, Any] = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     return {**figures, "reused_copy_of": source}
-
-
-def _remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _db_size(store: Any, backend: str) -> int:

@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from files import copy_synced
+from files import copy_synced, remove_sqlite
 from identify_bench import git_commit, machine
 from import_data import (
     COLUMNS,
@@ -173,11 +173,6 @@ def preload(url: str, existing: Path, stores: list[str], batch_size: int = 5000
             "seconds": round(seconds, 1),
             "people_per_s": round(report.processed / seconds) if seconds else None,
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
-
-
-def remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 # (3) the import ---------------------------------------------------------------------------

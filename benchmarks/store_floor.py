@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from files import copy_synced
+from files import copy_synced, remove_sqlite
 from identify_bench import git_commit, machine
 
 SKIPPED = {"alembic_version", "sqlite_sequence", "sqlite_stat1"}
@@ -50,19 +50,14 @@ def _tables(conn: sqlite3.Connection, schema: str) -> dict[str, tuple[list[str],
     return out
 
 
-def _remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
 def store_floor(imported: Path, pristine: Path) -> dict[str, Any]:
     """Write the rows `imported` holds beyond `pristine` into a copy of `pristine`, set-based
     (see the module docstring). Only the store's tables count: those of `pristine` (the raw
     load's table is not one)."""
     floor = imported.with_name(imported.name.removesuffix(".db") + ".floor.db")
     scratch = imported.with_name(imported.name.removesuffix(".db") + ".floor-rows.db")
-    _remove(floor)
-    _remove(scratch)
+    remove_sqlite(floor)
+    remove_sqlite(scratch)
     copy_synced(pristine, floor)
     conn = sqlite3.connect(floor, isolation_level=None)
     try:
@@ -100,8 +95,8 @@ def store_floor(imported: Path, pristine: Path) -> dict[str, Any]:
         total = time.perf_counter() - started
     finally:
         conn.close()
-        _remove(floor)
-        _remove(scratch)
+        remove_sqlite(floor)
+        remove_sqlite(scratch)
     rows = sum(counts.values())
     return {"method": "INSERT INTO t SELECT * per table, one transaction, into a copy of the "
                       "pre-import database (inserted rows only; lower bound)",
