@@ -475,6 +475,12 @@ def medians(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def _each(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run's figures, in the order given (the README quotes ranges of them)."""
+    return [{"when": r["when"], "loadavg_at_start": r["machine"].get("loadavg_at_start"),
+             "runs": {run_name(x, r): figures(x) for x in r["runs"]}} for r in results]
+
+
 def combine(paths: list[Path], baseline: list[Path], note: str) -> dict[str, Any]:
     """Several runs of the benchmark (and of a baseline, measured in the same session,
     interleaved) as one result: the run with the median best throughput, and the medians
@@ -488,15 +494,12 @@ def combine(paths: list[Path], baseline: list[Path], note: str) -> dict[str, Any
     combined = dict(ranked[len(ranked) // 2])
     combined["note"] = note
     combined["repeats"] = {"count": len(results), "medians": medians(results),
-                           "each": [{"when": r["when"], "loadavg_at_start":
-                                     r["machine"].get("loadavg_at_start"),
-                                     "runs": {run_name(x, r): figures(x) for x in r["runs"]}}
-                                    for r in results]}
+                           "each": _each(results)}
     if baseline:
         base = [json.loads(p.read_text()) for p in baseline]
         base_medians = medians(base)
         combined["baseline"] = {"git_commit": base[0]["git_commit"], "count": len(base),
-                                "medians": base_medians}
+                                "medians": base_medians, "each": _each(base)}
         combined["ratios"] = {
             name: {k: round(v / base_medians[name][k], 2)
                    for k, v in fig.items() if k in ("req_s", "p50_ms", "p99_ms",
