@@ -452,9 +452,10 @@ def run_name(run: dict[str, Any], result: dict[str, Any] | None = None) -> str:
 
 
 def figures(run: dict[str, Any]) -> dict[str, float]:
-    """What a run is compared by: req/s, p50, p99, and server CPU ms per request."""
+    """What a run is compared by: req/s, p50, p90, p99, and server CPU ms per request."""
     rps = run["achieved_rps"]
-    return {"req_s": rps, "p50_ms": run["latency_ms"]["p50"], "p99_ms": run["latency_ms"]["p99"],
+    lat = run["latency_ms"]
+    return {"req_s": rps, "p50_ms": lat["p50"], "p90_ms": lat["p90"], "p99_ms": lat["p99"],
             "server_cpu_ms": round(run["cpu"]["server_cores"] / max(rps, 1) * 1000, 3),
             "errors": run["errors"],
             # How busy the machine was: the server's cores, and those of other work.
