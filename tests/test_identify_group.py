@@ -166,6 +166,49 @@ def test_the_writer_process_answers_keeps_errors_and_replaces_itself(sqlite_hub:
         writer.submit(actor, _person("late", "late@proc.example.net"), None)
 
 
+def test_the_writer_process_writes_what_the_pipe_holds_in_groups_in_order(
+        sqlite_hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer process's loop (`_serve`, here in this process): the messages waiting in
+    the pipe are written in groups of at most `max_group`, in the order sent, each group
+    answered in one message; a settings change is a boundary (the calls before it are
+    written first); None stops it after everything before it."""
+    import multiprocessing
+
+    from allroads.api import writer as writer_module
+
+    hub = sqlite_hub
+    tenant = hub.ensure_tenant("acme", default_region="US")
+    actor = Actor(tenant.id, "test", "api", tenant.default_region)
+    events: list[str] = []
+    monkeypatch.setattr(hub.cache, "forget", lambda tenant_id: events.append("forget"))
+    written = writer_module.write_group
+
+    def spy(hub_: Hub, calls: list[tuple[Actor, IdentifyRequest, None]]) -> list[object]:
+        events.append("+".join(str(req.source_id) for _, req, _ in calls))
+        return written(hub_, calls)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer_module, "write_group", spy)
+    server, process = multiprocessing.Pipe()
+    for i in range(3):
+        server.send((i, actor, _person(f"g-{i}", f"g{i}@pipe.example.net"), None))
+    server.send(("forget", tenant.id))
+    server.send((3, actor, _person("g-bad", "not an email"), None))
+    server.send((4, actor, _person("g-0b", "G0@pipe.example.net"), None))
+    server.send(None)
+    server.send((5, actor, _person("g-late", "late@pipe.example.net"), None))
+    writer_module._serve(process, hub, max_group=2)
+    answers = []
+    while server.poll(1):
+        answers.append(server.recv())
+    assert events == ["g-0+g-1", "g-2", "forget", "g-bad+g-0b"]
+    assert [[call_id for call_id, _ in group] for group in answers] == [[0, 1], [2], [3, 4]]
+    results = {call_id: answer for group in answers for call_id, answer in group}
+    assert all(results[i].action is Action.CREATED for i in range(3))  # type: ignore[union-attr]
+    assert isinstance(results[3], InvalidInput)
+    assert results[4].id == results[0].id  # type: ignore[union-attr]
+    assert _record_count(hub.store) == 4  # g-0 to g-2, g-0b; nothing after None
+
+
 def test_calls_a_stopped_writer_process_did_not_answer_fail_with_a_store_error(
         sqlite_hub: Hub) -> None:
     hub = sqlite_hub

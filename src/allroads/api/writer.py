@@ -15,8 +15,9 @@ only after its group's commit: what a caller is told is stored, is.
 does the same in a process of its own: the server's process keeps the HTTP work, the
 unchanged checks and the normalizing, the writer process the resolution engine, each
 with its own interpreter lock, so the two use both cores. Calls go to it over a pipe
-(pickled: the actor, the request as prepared), and each answer, or the call's error,
-comes back the same way. If the process stops, the calls it had not answered fail with a
+(pickled: the actor, the request as prepared); one thread there reads them and writes
+them in groups (`_serve`), and each group's answers, or the calls' errors, come back in
+one message. If the process stops, the calls it had not answered fail with a
 StoreError (503, "send it again") and the next call starts a new one. A change of a
 tenant's rules or source priorities made through the server is passed on the same way
 (`forget`), so every call sent after it is written with them.
@@ -29,11 +30,12 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import pickle
 import queue
 import signal
 import threading
+from collections import deque
 from concurrent.futures import Future
-from functools import partial
 from typing import Any
 
 from allroads.domain.errors import StoreError
@@ -106,12 +108,7 @@ class IdentifyWriter:
         live = [c for c in group if c[3].set_running_or_notify_cancel()]
         if not live:
             return
-        try:
-            answers = self.hub.identify_group([(a, r, p) for a, r, p, _ in live])
-        except BaseException as exc:  # every caller hears of it
-            log.exception("identify writer: a group of %d failed", len(live))
-            failed = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
-            answers = [failed] * len(live)
+        answers = write_group(self.hub, [(a, r, p) for a, r, p, _ in live])
         self.groups += 1
         self.calls += len(live)
         for (_, _, _, future), answer in zip(live, answers, strict=True):
@@ -119,6 +116,18 @@ class IdentifyWriter:
                 future.set_exception(answer)
             else:
                 future.set_result(answer)
+
+
+def write_group(hub: Hub, calls: list[tuple[Actor, IdentifyRequest, Prepared | None]]
+                ) -> list[IdentifyResult | Exception]:
+    """`Hub.identify_group`; if the group as a whole fails, its error is every call's
+    answer (every caller hears of it)."""
+    try:
+        return hub.identify_group(calls)
+    except BaseException as exc:
+        log.exception("identify writer: a group of %d failed", len(calls))
+        failed = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+        return [failed] * len(calls)
 
 
 # The process writer -----------------------------------------------------------------------
@@ -206,15 +215,15 @@ class ProcessIdentifyWriter:
                 break
             if message is None:  # the process is done
                 break
-            call_id, answer = message
-            with self._lock:
-                future = pending.pop(call_id, None)
-            if future is None:
-                continue
-            if isinstance(answer, BaseException):
-                future.set_exception(answer)
-            else:
-                future.set_result(answer)
+            with self._lock:  # a group's answers, in one message
+                answered = [(pending.pop(call_id, None), answer) for call_id, answer in message]
+            for future, answer in answered:
+                if future is None:
+                    continue
+                if isinstance(answer, BaseException):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
         conn.close()
         with self._lock:
             unanswered = list(pending.values())
@@ -229,46 +238,88 @@ def _stopped() -> StoreError:
 
 
 def _writer_process(conn: Any, database_url: str, max_group: int) -> None:
-    """The writer process: calls from the pipe go to an IdentifyWriter on its own store;
-    each answer goes back as soon as its group is committed. None (or the pipe closing)
-    stops it after what is queued is written."""
+    """The writer process: calls from the pipe are written in groups (`_serve`) on its own
+    store. None (or the pipe closing) stops it after what it has received is written."""
     # Stopped by the server (None on the pipe), not by the signals sent to its process
     # group: Ctrl-C must not lose the calls it holds.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     store = Store(database_url, pool_size=PROCESS_POOL_SIZE)
     store.start_checkpointer()
-    writer = IdentifyWriter(Hub(store), max_group=max_group)
-    send_lock = threading.Lock()
-
-    def answer(call_id: int, future: Future[IdentifyResult]) -> None:
-        error = future.exception()
-        with send_lock:
-            try:
-                conn.send((call_id, error if error is not None else future.result()))
-            except (OSError, ValueError):
-                return  # the server is gone
-            except Exception as exc:  # an answer that does not pickle
-                conn.send((call_id, RuntimeError(f"{type(error or exc).__name__}: "
-                                                 f"{error or exc}")))
-
     try:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break
-            if message is None:
-                break
-            if message[0] == "forget":  # settings changed: calls after this see them
-                writer.hub.cache.forget(message[1])
-                continue
-            call_id, actor, req, prepared = message
-            writer.submit(actor, req, prepared).add_done_callback(partial(answer, call_id))
+        _serve(conn, Hub(store), max_group)
     finally:
-        writer.shutdown(wait=True)
-        with send_lock, contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
             conn.send(None)
         conn.close()
         store.stop_checkpointer()
         store.close()
+
+
+def _serve(conn: Any, hub: Hub, max_group: int) -> None:
+    """One thread reads the pipe and writes: it waits for a message, then takes every
+    message already in the pipe (the calls sent while it wrote: the pipe holds about one
+    group's worth) and writes the calls in groups of at most `max_group`, in the order
+    sent, answering each group in one message once it is committed. A settings change
+    (`forget`) applies to the calls sent after it; None or the pipe closing stops it after
+    the calls before it are written. (A second thread reading the pipe would hand each
+    call over, and each answer back, through the interpreter lock: a wake-up of each
+    thread per call.)"""
+    received: deque[Any] = deque()
+    while True:
+        if not received:
+            received.append(_receive(conn))
+        while received[-1] is not None and _waiting(conn):  # what else has arrived
+            received.append(_receive(conn))
+        group: list[tuple[int, Actor, IdentifyRequest, Prepared | None]] = []
+        while received and len(group) < max_group:
+            message = received[0]
+            if message is None or message[0] == "forget":
+                if group:
+                    break  # the calls before it first
+                received.popleft()
+                if message is None:
+                    return
+                hub.cache.forget(message[1])
+                continue
+            group.append(received.popleft())
+        if group:
+            answers = write_group(hub, [(a, r, p) for _, a, r, p in group])
+            _answer(conn, [(call[0], answer) for call, answer in zip(group, answers,
+                                                                        strict=True)])
+
+
+def _receive(conn: Any) -> Any:
+    """The next message (None when the server is gone)."""
+    try:
+        return conn.recv()
+    except (EOFError, OSError):
+        return None
+
+
+def _waiting(conn: Any) -> bool:
+    """Whether a message (or the pipe's end) is there to read."""
+    try:
+        return bool(conn.poll())
+    except (EOFError, OSError):
+        return True  # `_receive` says None
+
+
+def _answer(conn: Any, answers: list[tuple[int, IdentifyResult | Exception]]) -> None:
+    """A group's answers, in one message; an answer that does not pickle is sent as a
+    RuntimeError naming it."""
+    try:
+        conn.send(answers)
+    except (OSError, ValueError):
+        return  # the server is gone
+    except Exception:
+        kept = []
+        for call_id, answer in answers:
+            try:
+                pickle.dumps(answer)
+            except Exception as exc:
+                answer = RuntimeError(f"{type(answer).__name__}: {answer}" if isinstance(
+                    answer, Exception) else f"{type(exc).__name__}: {exc}")
+            kept.append((call_id, answer))
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(kept)
