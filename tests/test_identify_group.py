@@ -229,6 +229,32 @@ def test_calls_a_stopped_writer_process_did_not_answer_fail_with_a_store_error(
     assert _record_count(hub.store) == 1
 
 
+def test_a_call_whose_caller_stopped_waiting_does_not_stop_the_answers(
+        sqlite_hub: Hub) -> None:
+    """A request cancelled while its call is in the writer process (the server shutting
+    down, say): its answer, when it comes, is dropped, and the calls after it are answered
+    by the same process."""
+    hub = sqlite_hub
+    tenant = hub.ensure_tenant("acme", default_region="US")
+    actor = Actor(tenant.id, "test", "api", tenant.default_region)
+    writer = ProcessIdentifyWriter(hub.store.url)
+    try:
+        async def cancelled_then_next() -> IdentifyResult:
+            with hub.store.write():  # holds the process's write of the first call
+                first = asyncio.ensure_future(writer.identify(
+                    actor, _person("c-1", "c1@cancel.example.net"), None))
+                await asyncio.sleep(0.3)
+                first.cancel()
+                await asyncio.sleep(0)
+            return await writer.identify(actor, _person("c-2", "c2@cancel.example.net"), None)
+
+        assert asyncio.run(cancelled_then_next()).action is Action.CREATED
+        assert writer._receiver.is_alive() and writer.started == 1
+    finally:
+        writer.shutdown()
+    assert _record_count(hub.store) == 2  # the cancelled call was written all the same
+
+
 def test_a_settings_change_reaches_the_writer_process_at_once(sqlite_hub: Hub) -> None:
     """The writer process keeps its own copy of a tenant's rules (for a few seconds); a
     change made through the hub is passed on, so the next call is written with it: here

@@ -218,8 +218,8 @@ class ProcessIdentifyWriter:
             with self._lock:  # a group's answers, in one message
                 answered = [(pending.pop(call_id, None), answer) for call_id, answer in message]
             for future, answer in answered:
-                if future is None:
-                    continue
+                if future is None or not future.set_running_or_notify_cancel():
+                    continue  # its caller stopped waiting (a cancelled request)
                 if isinstance(answer, BaseException):
                     future.set_exception(answer)
                 else:
@@ -229,7 +229,8 @@ class ProcessIdentifyWriter:
             unanswered = list(pending.values())
             pending.clear()
         for future in unanswered:
-            future.set_exception(_stopped())
+            if future.set_running_or_notify_cancel():
+                future.set_exception(_stopped())
 
 
 def _stopped() -> StoreError:
