@@ -154,7 +154,7 @@ def test_the_writer_process_answers_keeps_errors_and_replaces_itself(sqlite_hub:
         os.kill(writer._process.pid, signal.SIGKILL)  # a crash: the next call starts anew
         writer._process.join(timeout=30)
         deadline = time.monotonic() + 30
-        while writer._receiver.is_alive() and time.monotonic() < deadline:
+        while writer._answers.live and time.monotonic() < deadline:
             time.sleep(0.05)
         after = writer.submit(actor, _person("p-9", "p9@proc.example.net"), None)
         assert after.result(timeout=60).action is Action.CREATED
@@ -249,10 +249,57 @@ def test_a_call_whose_caller_stopped_waiting_does_not_stop_the_answers(
             return await writer.identify(actor, _person("c-2", "c2@cancel.example.net"), None)
 
         assert asyncio.run(cancelled_then_next()).action is Action.CREATED
-        assert writer._receiver.is_alive() and writer.started == 1
+        assert writer._answers.live and writer.started == 1
     finally:
         writer.shutdown()
     assert _record_count(hub.store) == 2  # the cancelled call was written all the same
+
+
+def test_the_writer_process_answers_on_the_event_loop_it_is_given(sqlite_hub: Hub) -> None:
+    """What the app uses: the answers read on the app's loop (no thread), its callers
+    awaiting futures of the loop; a cancelled call, an error and a crash as with the
+    thread; shut down from the loop, it writes what it was sent first."""
+    hub = sqlite_hub
+    tenant = hub.ensure_tenant("acme", default_region="US")
+    actor = Actor(tenant.id, "test", "api", tenant.default_region)
+
+    async def run() -> None:
+        writer = ProcessIdentifyWriter(hub.store.url, loop=asyncio.get_running_loop())
+        assert writer._receiver is None
+        try:
+            many = await asyncio.gather(*(writer.identify(
+                actor, _person(f"l-{i}", f"l{i}@loop.example.net"), None) for i in range(6)),
+                writer.identify(actor, _person("l-bad", "l-bad@@loop"), None),
+                return_exceptions=True)
+            assert [r.action for r in many[:6]] == [Action.CREATED] * 6  # type: ignore[union-attr]
+            assert isinstance(many[6], InvalidInput)
+            with hub.store.write():  # holds the process's next write
+                first = asyncio.ensure_future(writer.identify(
+                    actor, _person("l-c", "lc@loop.example.net"), None))
+                await asyncio.sleep(0.3)
+                first.cancel()
+                await asyncio.sleep(0)
+            again = await writer.identify(actor, _person("l-0b", "L0@loop.example.net"), None)
+            assert again.id == many[0].id  # type: ignore[union-attr]
+            with hub.store.write():
+                stuck = asyncio.ensure_future(writer.identify(
+                    actor, _person("l-s", "ls@loop.example.net"), None))
+                await asyncio.sleep(0.3)
+                os.kill(writer._process.pid, signal.SIGKILL)
+                with pytest.raises(StoreError, match="send the request again"):
+                    await asyncio.wait_for(stuck, 60)
+            after = await writer.identify(actor, _person("l-9", "l9@loop.example.net"), None)
+            assert after.action is Action.CREATED and writer.started == 2
+            queued = [asyncio.ensure_future(writer.identify(
+                actor, _person(f"q-{i}", f"q{i}@loop.example.net"), None)) for i in range(3)]
+            await asyncio.sleep(0)  # sent
+        finally:
+            writer.shutdown()
+        done = await asyncio.wait_for(asyncio.gather(*queued), 5)  # answered in shutdown
+        assert [r.action for r in done] == [Action.CREATED] * 3
+
+    asyncio.run(run())
+    assert _record_count(hub.store) == 6 + 1 + 1 + 1 + 3  # l-c was written all the same
 
 
 def test_a_settings_change_reaches_the_writer_process_at_once(sqlite_hub: Hub) -> None:

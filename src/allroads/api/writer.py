@@ -35,6 +35,7 @@ import queue
 import signal
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -136,13 +137,20 @@ PROCESS_POOL_SIZE = 2
 
 
 class ProcessIdentifyWriter:
-    """`IdentifyWriter` in a process of its own, on the database at `database_url`."""
+    """`IdentifyWriter` in a process of its own, on the database at `database_url`.
 
-    def __init__(self, database_url: str, *, max_group: int = MAX_GROUP) -> None:
+    Its answers are read by a thread of this process, or, given the event loop `loop`
+    (the app's), on that loop as they arrive: the loop's own callers then await plain
+    futures of it, with no thread to wake and no hand-over of each answer to the loop."""
+
+    def __init__(self, database_url: str, *, max_group: int = MAX_GROUP,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.database_url = database_url
         self.max_group = max_group
         self.started = 0  # processes started (a stopped one is replaced on the next call)
+        self._loop = loop
         self._lock = threading.Lock()
+        self._reading = threading.Lock()  # whoever reads the answers holds it
         self._ids = itertools.count()
         self._closed = False
         self._start()
@@ -155,25 +163,39 @@ class ProcessIdentifyWriter:
                                   daemon=True)
         process.start()
         theirs.close()
-        pending: dict[int, Future[IdentifyResult]] = {}
-        receiver = threading.Thread(target=self._receive, args=(mine, pending),
-                                    name="allroads-identify-answers", daemon=True)
-        receiver.start()
-        self._conn, self._process, self._pending, self._receiver = (
-            mine, process, pending, receiver)
+        pending: dict[int, _Waiter] = {}
+        answers = _Answers(self, mine, pending)
+        receiver: threading.Thread | None = None
+        if self._loop is None:
+            receiver = threading.Thread(target=answers.read_all,
+                                        name="allroads-identify-answers", daemon=True)
+            receiver.start()
+        else:
+            self._on_loop(answers.watch)
+        self._conn, self._process, self._pending, self._answers, self._receiver = (
+            mine, process, pending, answers, receiver)
         self.started += 1
 
     async def identify(self, actor: Actor, req: IdentifyRequest,
                        prepared: Prepared | None) -> IdentifyResult:
-        return await asyncio.wrap_future(self.submit(actor, req, prepared))
+        if self._loop is None or asyncio.get_running_loop() is not self._loop:
+            return await asyncio.wrap_future(self.submit(actor, req, prepared))
+        future: asyncio.Future[IdentifyResult] = self._loop.create_future()
+        self._send(future, actor, req, prepared)
+        return await future
 
     def submit(self, actor: Actor, req: IdentifyRequest, prepared: Prepared | None
                ) -> Future[IdentifyResult]:
         future: Future[IdentifyResult] = Future()
+        self._send(future, actor, req, prepared)
+        return future
+
+    def _send(self, future: _Waiter, actor: Actor, req: IdentifyRequest,
+              prepared: Prepared | None) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the identify writer is shut down")
-            if not self._process.is_alive() or not self._receiver.is_alive():
+            if not self._process.is_alive() or not self._answers.live:
                 log.warning("identify writer process stopped (exit code %s); starting another",
                             self._process.exitcode)
                 self._start()
@@ -184,7 +206,6 @@ class ProcessIdentifyWriter:
             except (OSError, ValueError) as exc:
                 del self._pending[call_id]
                 raise _stopped() from exc
-        return future
 
     def forget(self, tenant_id: int) -> None:
         """The tenant's rules or source priorities changed: the writer process drops its
@@ -203,34 +224,106 @@ class ProcessIdentifyWriter:
             self._closed = True
             with contextlib.suppress(OSError, ValueError):
                 self._conn.send(None)
-        if wait:
+        if not wait:
+            return
+        if self._receiver is not None:
             self._receiver.join()
-            self._process.join(timeout=30)
+        else:  # the answers still to come, read here (the loop may not run again)
+            self._on_loop(self._answers.unwatch)
+            self._answers.read_all()
+        self._process.join(timeout=30)
 
-    def _receive(self, conn: Any, pending: dict[int, Future[IdentifyResult]]) -> None:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break
-            if message is None:  # the process is done
-                break
-            with self._lock:  # a group's answers, in one message
-                answered = [(pending.pop(call_id, None), answer) for call_id, answer in message]
-            for future, answer in answered:
-                if future is None or not future.set_running_or_notify_cancel():
-                    continue  # its caller stopped waiting (a cancelled request)
-                if isinstance(answer, BaseException):
-                    future.set_exception(answer)
-                else:
-                    future.set_result(answer)
-        conn.close()
-        with self._lock:
-            unanswered = list(pending.values())
-            pending.clear()
+    def _on_loop(self, call: Callable[[], None]) -> None:
+        """`call()` on the writer's loop: at once when on it, else as soon as it can."""
+        assert self._loop is not None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop or self._loop.is_closed():
+            call()
+        else:
+            self._loop.call_soon_threadsafe(call)
+
+
+_Waiter = Future[IdentifyResult] | asyncio.Future[IdentifyResult]
+
+
+class _Answers:
+    """The answers coming from one writer process, each group's in one message, and the
+    calls waiting for them (`pending`). Read by a thread (`read_all`) or by the writer's
+    event loop (`watch`); when the process is gone, what it did not answer fails."""
+
+    def __init__(self, writer: ProcessIdentifyWriter, conn: Any,
+                 pending: dict[int, _Waiter]) -> None:
+        self.writer, self.conn, self.pending = writer, conn, pending
+        self.fd = conn.fileno()
+        self.live = True  # False once the process is gone (no more answers)
+        self.watched = False
+
+    def read_all(self) -> None:
+        """Every answer until the process is gone (blocking)."""
+        with self.writer._reading:
+            while self.live:
+                self._read_one()
+
+    def watch(self) -> None:
+        """Read the answers on the writer's loop as they arrive."""
+        if self.live and self.writer._loop is not None:
+            self.writer._loop.add_reader(self.fd, self._readable)
+            self.watched = True
+
+    def unwatch(self) -> None:
+        if self.watched and self.writer._loop is not None:
+            self.watched = False
+            with contextlib.suppress(ValueError, OSError):
+                self.writer._loop.remove_reader(self.fd)
+
+    def _readable(self) -> None:
+        if not self.writer._reading.acquire(blocking=False):
+            return  # `read_all` (shutting down) has them
+        try:
+            while self.live and _waiting(self.conn):
+                self._read_one()
+        finally:
+            self.writer._reading.release()
+
+    def _read_one(self) -> None:
+        try:
+            message = self.conn.recv()
+        except (EOFError, OSError):
+            message = None
+        if message is None:  # the process is done
+            self._gone()
+            return
+        with self.writer._lock:  # a group's answers, in one message
+            answered = [(self.pending.pop(call_id, None), answer) for call_id, answer in message]
+        for future, answer in answered:
+            if future is not None:
+                _settle(future, answer)
+
+    def _gone(self) -> None:
+        self.live = False
+        self.unwatch()
+        self.conn.close()
+        with self.writer._lock:
+            unanswered = list(self.pending.values())
+            self.pending.clear()
         for future in unanswered:
-            if future.set_running_or_notify_cancel():
-                future.set_exception(_stopped())
+            _settle(future, _stopped())
+
+
+def _settle(future: _Waiter, answer: IdentifyResult | BaseException) -> None:
+    """Give `future` its answer, unless its caller stopped waiting (a cancelled request)."""
+    if isinstance(future, asyncio.Future):
+        if future.done():
+            return
+    elif not future.set_running_or_notify_cancel():
+        return
+    if isinstance(answer, BaseException):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
 
 
 def _stopped() -> StoreError:

@@ -12,6 +12,7 @@ as it always has.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, ClassVar, get_args
@@ -88,7 +89,11 @@ def identify_writer(hub: Hub, *, process: bool = True
     if not hub.store.dialect.local_reads:
         return None
     if process and hub.store.engine.url.database not in (None, "", ":memory:"):
-        return ProcessIdentifyWriter(hub.store.url)
+        try:  # the app's loop: the answers are read on it
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        return ProcessIdentifyWriter(hub.store.url, loop=loop)
     return IdentifyWriter(hub)
 
 
