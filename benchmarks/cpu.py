@@ -28,7 +28,7 @@ def sample(server_pid: int | None, pg_db: str | None) -> dict[str, Any]:
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"server": server, "postgres": pg,
+    return {"server": server, "server_pid": server_pid, "postgres": pg,
             "busy": (sum(fields) - fields[3] - fields[4]) / TICKS,
             "generator": usage.ru_utime + usage.ru_stime}
 
@@ -43,8 +43,14 @@ def split(before: dict[str, Any], after: dict[str, Any], wall: float) -> dict[st
             "busy": after["busy"] - before["busy"],
             "generator": after["generator"] - before["generator"]}
     other = max(0.0, used["busy"] - used["server"] - used["postgres"] - used["generator"])
+    root = after.get("server_pid")
+    main = after["server"].get(root, 0.0) - before["server"].get(root, 0.0)
     cores = os.cpu_count() or 1
     return {"cores": cores, "server_cores": round(used["server"] / wall, 2),
+            # the server's own process, and its children (SQLite: the identify writer
+            # process; with several uvicorn workers: the workers)
+            "server_main_cores": round(main / wall, 2),
+            "server_children_cores": round((used["server"] - main) / wall, 2),
             "generator_cores": round(used["generator"] / wall, 2),
             "postgres_cores": round(used["postgres"] / wall, 2),
             "other_cores": round(other / wall, 2),

@@ -302,6 +302,24 @@ def test_the_writer_process_answers_on_the_event_loop_it_is_given(sqlite_hub: Hu
     assert _record_count(hub.store) == 6 + 1 + 1 + 1 + 3  # l-c was written all the same
 
 
+def test_the_loop_writer_shut_down_from_another_thread_answers_on_the_loop(
+        sqlite_hub: Hub) -> None:
+    hub = sqlite_hub
+    tenant = hub.ensure_tenant("acme", default_region="US")
+    actor = Actor(tenant.id, "test", "api", tenant.default_region)
+
+    async def run() -> IdentifyResult:
+        writer = ProcessIdentifyWriter(hub.store.url, loop=asyncio.get_running_loop())
+        call = asyncio.ensure_future(writer.identify(
+            actor, _person("t-1", "t1@thread.example.net"), None))
+        await asyncio.sleep(0)  # sent
+        await asyncio.to_thread(writer.shutdown)  # reads the answers in that thread
+        return await asyncio.wait_for(call, 10)
+
+    assert asyncio.run(run()).action is Action.CREATED
+    assert _record_count(hub.store) == 1
+
+
 def test_a_settings_change_reaches_the_writer_process_at_once(sqlite_hub: Hub) -> None:
     """The writer process keeps its own copy of a tenant's rules (for a few seconds); a
     change made through the hub is passed on, so the next call is written with it: here

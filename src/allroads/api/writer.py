@@ -113,10 +113,7 @@ class IdentifyWriter:
         self.groups += 1
         self.calls += len(live)
         for (_, _, _, future), answer in zip(live, answers, strict=True):
-            if isinstance(answer, Exception):
-                future.set_exception(answer)
-            else:
-                future.set_result(answer)
+            _deliver(future, answer)
 
 
 def write_group(hub: Hub, calls: list[tuple[Actor, IdentifyRequest, Prepared | None]]
@@ -236,11 +233,7 @@ class ProcessIdentifyWriter:
     def _on_loop(self, call: Callable[[], None]) -> None:
         """`call()` on the writer's loop: at once when on it, else as soon as it can."""
         assert self._loop is not None
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop or self._loop.is_closed():
+        if _running_loop() is self._loop or self._loop.is_closed():
             call()
         else:
             self._loop.call_soon_threadsafe(call)
@@ -289,10 +282,7 @@ class _Answers:
             self.writer._reading.release()
 
     def _read_one(self) -> None:
-        try:
-            message = self.conn.recv()
-        except (EOFError, OSError):
-            message = None
+        message = _receive(self.conn)
         if message is None:  # the process is done
             self._gone()
             return
@@ -314,16 +304,33 @@ class _Answers:
 
 
 def _settle(future: _Waiter, answer: IdentifyResult | BaseException) -> None:
-    """Give `future` its answer, unless its caller stopped waiting (a cancelled request)."""
+    """Give `future` its answer, unless its caller stopped waiting (a cancelled request);
+    a future of the loop, on the loop."""
     if isinstance(future, asyncio.Future):
+        loop = future.get_loop()
+        if _running_loop() is not loop:
+            if not loop.is_closed():  # else nobody waits for it
+                loop.call_soon_threadsafe(_settle, future, answer)
+            return
         if future.done():
             return
     elif not future.set_running_or_notify_cancel():
         return
+    _deliver(future, answer)
+
+
+def _deliver(future: _Waiter, answer: IdentifyResult | BaseException) -> None:
     if isinstance(answer, BaseException):
         future.set_exception(answer)
     else:
         future.set_result(answer)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _stopped() -> StoreError:
