@@ -184,15 +184,21 @@ def start_server(url: str, args: argparse.Namespace) -> subprocess.Popen[bytes]:
          *(["--http", args.http] if getattr(args, "http", "allroads") != "allroads" else []),
          *(["--src", str(args.server_src)] if getattr(args, "server_src", None) else [])],
         start_new_session=True)
+    wait_for_health(proc, args.port)
+    return proc
+
+
+def wait_for_health(proc: subprocess.Popen[bytes], port: int) -> None:
+    """Until the server started as `proc` answers GET /healthz with 200 (60 s at most)."""
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"the server exited at start ({proc.returncode})")
         try:
-            with socket.create_connection(("127.0.0.1", args.port), timeout=1) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
                 if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return proc
+                    return
         except OSError:
             pass
         time.sleep(0.3)
