@@ -147,7 +147,6 @@ class ProcessIdentifyWriter:
         self.started = 0  # processes started (a stopped one is replaced on the next call)
         self._loop = loop
         self._lock = threading.Lock()
-        self._reading = threading.Lock()  # whoever reads the answers holds it
         self._ids = itertools.count()
         self._closed = False
         self._start()
@@ -160,8 +159,7 @@ class ProcessIdentifyWriter:
                                   daemon=True)
         process.start()
         theirs.close()
-        pending: dict[int, _Waiter] = {}
-        answers = _Answers(self, mine, pending)
+        answers = _Answers(self, mine)
         receiver: threading.Thread | None = None
         if self._loop is None:
             receiver = threading.Thread(target=answers.read_all,
@@ -169,8 +167,7 @@ class ProcessIdentifyWriter:
             receiver.start()
         else:
             self._on_loop(answers.watch)
-        self._conn, self._process, self._pending, self._answers, self._receiver = (
-            mine, process, pending, answers, receiver)
+        self._process, self._answers, self._receiver = process, answers, receiver
         self.started += 1
 
     async def identify(self, actor: Actor, req: IdentifyRequest,
@@ -197,11 +194,12 @@ class ProcessIdentifyWriter:
                             self._process.exitcode)
                 self._start()
             call_id = next(self._ids)
-            self._pending[call_id] = future
+            pending = self._answers.pending
+            pending[call_id] = future
             try:
-                self._conn.send((call_id, actor, req, prepared))
+                self._answers.conn.send((call_id, actor, req, prepared))
             except (OSError, ValueError) as exc:
-                del self._pending[call_id]
+                del pending[call_id]
                 raise _stopped() from exc
 
     def forget(self, tenant_id: int) -> None:
@@ -211,7 +209,7 @@ class ProcessIdentifyWriter:
             if self._closed or not self._process.is_alive():
                 return  # a process started later reads them afresh
             with contextlib.suppress(OSError, ValueError):
-                self._conn.send(("forget", tenant_id))
+                self._answers.conn.send(("forget", tenant_id))
 
     def shutdown(self, wait: bool = True) -> None:
         """Write what is queued, then stop the process."""
@@ -220,7 +218,7 @@ class ProcessIdentifyWriter:
                 return
             self._closed = True
             with contextlib.suppress(OSError, ValueError):
-                self._conn.send(None)
+                self._answers.conn.send(None)
         if not wait:
             return
         if self._receiver is not None:
@@ -233,7 +231,7 @@ class ProcessIdentifyWriter:
     def _on_loop(self, call: Callable[[], None]) -> None:
         """`call()` on the writer's loop: at once when on it, else as soon as it can."""
         assert self._loop is not None
-        if _running_loop() is self._loop or self._loop.is_closed():
+        if running_loop() is self._loop or self._loop.is_closed():
             call()
         else:
             self._loop.call_soon_threadsafe(call)
@@ -243,20 +241,22 @@ _Waiter = Future[IdentifyResult] | asyncio.Future[IdentifyResult]
 
 
 class _Answers:
-    """The answers coming from one writer process, each group's in one message, and the
-    calls waiting for them (`pending`). Read by a thread (`read_all`) or by the writer's
-    event loop (`watch`); when the process is gone, what it did not answer fails."""
+    """One writer process's end of the pipe (`conn`): the calls sent and waiting for their
+    answers (`pending`), and the answers, each group's in one message. Read by a thread
+    (`read_all`) or by the writer's event loop (`watch`); when the process is gone, what it
+    did not answer fails."""
 
-    def __init__(self, writer: ProcessIdentifyWriter, conn: Any,
-                 pending: dict[int, _Waiter]) -> None:
-        self.writer, self.conn, self.pending = writer, conn, pending
+    def __init__(self, writer: ProcessIdentifyWriter, conn: Any) -> None:
+        self.writer, self.conn = writer, conn
+        self.pending: dict[int, _Waiter] = {}
         self.fd = conn.fileno()
         self.live = True  # False once the process is gone (no more answers)
         self.watched = False
+        self.reading = threading.Lock()  # whoever reads the answers holds it
 
     def read_all(self) -> None:
         """Every answer until the process is gone (blocking)."""
-        with self.writer._reading:
+        with self.reading:
             while self.live:
                 self._read_one()
 
@@ -273,13 +273,13 @@ class _Answers:
                 self.writer._loop.remove_reader(self.fd)
 
     def _readable(self) -> None:
-        if not self.writer._reading.acquire(blocking=False):
+        if not self.reading.acquire(blocking=False):
             return  # `read_all` (shutting down) has them
         try:
             while self.live and _waiting(self.conn):
                 self._read_one()
         finally:
-            self.writer._reading.release()
+            self.reading.release()
 
     def _read_one(self) -> None:
         message = _receive(self.conn)
@@ -308,7 +308,7 @@ def _settle(future: _Waiter, answer: IdentifyResult | BaseException) -> None:
     a future of the loop, on the loop."""
     if isinstance(future, asyncio.Future):
         loop = future.get_loop()
-        if _running_loop() is not loop:
+        if running_loop() is not loop:
             if not loop.is_closed():  # else nobody waits for it
                 loop.call_soon_threadsafe(_settle, future, answer)
             return
@@ -326,7 +326,8 @@ def _deliver(future: _Waiter, answer: IdentifyResult | BaseException) -> None:
         future.set_result(answer)
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:

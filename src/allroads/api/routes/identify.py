@@ -12,7 +12,6 @@ as it always has.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, ClassVar, get_args
@@ -26,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from allroads.api.deps import IngestKey, authenticate, bearer_scheme, current_key, known_query
 from allroads.api.idempotency import HEADER, IdempotencyDep, IdempotentRoute, idempotency
 from allroads.api.schemas import IdentifyAccountIn, IdentifyIn, IdentifyOut
-from allroads.api.writer import IdentifyWriter, ProcessIdentifyWriter
+from allroads.api.writer import IdentifyWriter, ProcessIdentifyWriter, running_loop
 from allroads.domain.types import EntityType, IdentifyRequest, IdentifyResult, Role
 from allroads.resolution.hub import Hub, Principal
 
@@ -89,11 +88,8 @@ def identify_writer(hub: Hub, *, process: bool = True
     if not hub.store.dialect.local_reads:
         return None
     if process and hub.store.engine.url.database not in (None, "", ":memory:"):
-        try:  # the app's loop: the answers are read on it
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        return ProcessIdentifyWriter(hub.store.url, loop=loop)
+        # the app's loop (the lifespan's): the answers are read on it
+        return ProcessIdentifyWriter(hub.store.url, loop=running_loop())
     return IdentifyWriter(hub)
 
 
