@@ -75,23 +75,26 @@ def main() -> None:
     if args.serve:
         serve(args.port)
         return
-    from identify_bench import git_commit, machine, stop_server, wait_for_health
+    from identify_bench import (
+        DEFAULT_MIX,
+        figures,
+        git_commit,
+        machine,
+        run_loadgen,
+        stop_server,
+        wait_for_health,
+    )
 
+    # The identify benchmark's load: its requests, its open and closed loops.
+    load = argparse.Namespace(port=args.port, people=1_000_000, rate=args.rate,
+                              duration=args.duration, closed_duration=args.duration,
+                              warmup=args.warmup, closed_requests=100_000, mix=DEFAULT_MIX)
     server = subprocess.Popen([sys.executable, __file__, "--serve", "--port", str(args.port)],
                               start_new_session=True)
-    runs = []
     try:
         wait_for_health(server, args.port)
-        for mode in ("open", "closed"):
-            cmd = [sys.executable, str(HERE / "loadgen.py"), "--port", str(args.port),
-                   "--key", "none", "--people", "1000000", "--mode", mode,
-                   "--rate", str(args.rate), "--duration", str(args.duration),
-                   "--warmup", str(args.warmup), "--connections", str(args.connections),
-                   "--server-pid", str(server.pid)]
-            if mode == "closed":
-                cmd += ["--requests", "100000"]
-            done = subprocess.run(cmd, stdout=subprocess.PIPE, check=True)
-            runs.append(json.loads(done.stdout))
+        runs = [run_loadgen(load, "none", mode, 0, args.connections, server, "sqlite")
+                for mode in ("open", "closed")]
     finally:
         stop_server(server)
     result = {"what": "HTTP floor: the benchmark's server options, a trivial ASGI app",
@@ -104,11 +107,9 @@ def main() -> None:
     for run in runs:
         label = (f"open @ {run['rate_target']:g}/s" if run["mode"] == "open"
                  else f"closed, {run['connections']} conns")
-        cpu = run["cpu"]
-        per_request = cpu["server_cores"] / max(run["achieved_rps"], 1) * 1000
-        print(f"| {label} | {run['achieved_rps']:,.0f} | {run['latency_ms']['p50']} | "
-              f"{run['latency_ms']['p99']} | {per_request:.3f} | {cpu['generator_cores']} |")
-
+        f = figures(run)
+        print(f"| {label} | {f['req_s']:,.0f} | {f['p50_ms']} | {f['p99_ms']} | "
+              f"{f['server_cpu_ms']:.3f} | {run['cpu']['generator_cores']} |")
 
 if __name__ == "__main__":
     main()
