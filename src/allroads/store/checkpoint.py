@@ -19,14 +19,24 @@ still on the log; a busy server always has a reader, so the log grew without end
 checkpointer asks for a RESTART: it waits, at most RESTART_WAIT_MS and holding writers back
 meanwhile, for the readers still on the log (about a millisecond each; new readers read the
 database file), and the next commit writes from the start of the log again. A reader that
-stays longer (a match run reading every record) makes it give up until the next time.
+stays longer (a match run reading every record) makes it give up until the next time: a
+short wait tried every few seconds costs the writers less than a long one.
 Measured at 1M people: the log stayed under 112 MB, and throughput was unchanged (1,088 and
 1,070 against 1,078 and 1,115 req/s at 8 connections, interleaved runs).
+
+SQLite syncs the database file only after a checkpoint that copies the log to its end, and
+under a steady load a PASSIVE one never does (the writer has added to the log meanwhile).
+So the pages every PASSIVE checkpoint copied stayed unsynced until the RESTART, whose sync
+of all of them (125 to 150 ms on this VM's disk) held the writers back. The checkpointer
+therefore syncs the database file itself after each PASSIVE checkpoint that copied pages,
+holding no lock; the RESTART then has only the pages of the last moments left to sync. (An
+extra sync changes nothing about what is durable: it only writes sooner.)
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -39,7 +49,7 @@ CHECKPOINT_SECONDS = 0.25
 # A log this long (pages of 4 KB: 64 MB), all copied back, is started again.
 RESTART_PAGES = 16_384
 # How long a RESTART waits for the readers still on the log (writers wait meanwhile).
-RESTART_WAIT_MS = 50
+RESTART_WAIT_MS = 5
 
 
 class Checkpointer:
@@ -65,15 +75,20 @@ class Checkpointer:
     def _run(self) -> None:
         conn = self._connect()
         try:
+            database = _database_file(conn)
             while not self._stop.wait(self.every):
-                self.checkpoint(conn)
-            self.checkpoint(conn)
+                self.checkpoint(conn, database)
+            self.checkpoint(conn, database)
         finally:
             conn.close()
 
-    def checkpoint(self, conn: Any) -> None:
+    def checkpoint(self, conn: Any, database: int | None) -> None:
+        """A PASSIVE checkpoint, the database file (`database`: its descriptor) synced if it
+        copied pages, and a RESTART if the log is long and all copied back."""
         try:
             _busy, log_pages, copied = _run(conn, "PASSIVE")
+            if database is not None and copied > 0:
+                os.fdatasync(database)
             if log_pages >= self.restart_pages and copied == log_pages:
                 _run(conn, f"busy_timeout={RESTART_WAIT_MS}", pragma=True)
                 try:
@@ -86,6 +101,31 @@ class Checkpointer:
             return
         self.checkpoints += 1
         self.pages += max(int(copied), 0)
+
+
+# Descriptors of the database files synced, by (device, inode): opened once a process and
+# never closed. Closing any descriptor of a file drops every POSIX lock the process holds
+# on it, and SQLite's connections hold theirs through descriptors of their own ("How To
+# Corrupt An SQLite Database File", 2.2).
+_DATABASE_FILES: dict[tuple[int, int], int] = {}
+_DATABASE_FILES_LOCK = threading.Lock()
+
+
+def _database_file(conn: Any) -> int | None:
+    """A descriptor of `conn`'s main database file, to sync; None for one not on disk."""
+    cursor = conn.execute("PRAGMA database_list")
+    try:
+        path = next(row[2] for row in cursor.fetchall() if row[1] == "main")
+    finally:
+        cursor.close()
+    if not path:
+        return None
+    stat = os.stat(path)
+    with _DATABASE_FILES_LOCK:
+        key = (stat.st_dev, stat.st_ino)
+        if key not in _DATABASE_FILES:
+            _DATABASE_FILES[key] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return _DATABASE_FILES[key]
 
 
 def _run(conn: Any, what: str, *, pragma: bool = False) -> tuple[int, int, int]:
