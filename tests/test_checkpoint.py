@@ -4,8 +4,12 @@ it stops the connections checkpoint as SQLite does by default. PostgreSQL: nothi
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from allroads.domain.types import Actor, EntityType, IdentifyRequest
@@ -90,3 +94,63 @@ def test_a_log_always_read_is_started_again(hub: Hub, actor: Actor, store: Store
     assert checkpointer.restarts > 0
     with store.read() as tx:
         assert tx.conn.execute(sa.text("SELECT count(*) FROM records")).scalar_one() == 150
+
+
+def test_the_database_file_is_synced_outside_the_checkpoint(
+        hub: Hub, actor: Actor, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PASSIVE checkpoint under a steady load never reaches the log's end, so SQLite never
+    syncs what it copied; the checkpointer syncs the database file itself, holding no lock,
+    so that a RESTART (which holds the writers back) has little left to sync."""
+    if store.backend != "sqlite":
+        return
+    from allroads.store import checkpoint
+
+    synced: list[int] = []
+
+    def fdatasync(fd: int) -> None:  # the real call, watched
+        synced.append(os.fstat(fd).st_ino)
+        real_fdatasync(fd)
+
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr(checkpoint.os, "fdatasync", fdatasync)
+    database = _database_path(store)
+    store.start_checkpointer(every=0.02)
+    checkpointer = store.checkpointer
+    assert checkpointer is not None
+    try:
+        _write(hub, actor, 30)
+        deadline = time.monotonic() + 10
+        while (checkpointer.pages == 0 or not synced) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        store.stop_checkpointer()
+    assert checkpointer.pages > 0
+    assert synced and set(synced) == {os.stat(database).st_ino}
+
+
+def test_stopping_the_checkpointer_keeps_the_process_s_locks(
+        hub: Hub, actor: Actor, store: Store) -> None:
+    """The checkpointer's descriptor of the database file stays open: closing any descriptor
+    of a file drops every POSIX lock the process holds on it, SQLite's connections' too.
+    Then another process's connection, closing, would find itself the last one and delete
+    the log this process still uses."""
+    if store.backend != "sqlite":
+        return
+    database = _database_path(store)
+    _write(hub, actor, 3)
+    with store.read() as tx:  # a connection of this process, open and pooled
+        tx.conn.execute(sa.text("SELECT count(*) FROM records")).scalar_one()
+        store.start_checkpointer(every=0.02)
+        time.sleep(0.1)
+        store.stop_checkpointer()
+        other = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                 "c.execute('SELECT count(*) FROM records').fetchone(); c.close()")
+        subprocess.run([sys.executable, "-c", other, database], check=True, timeout=60)
+        assert os.path.exists(database + "-wal")
+        assert tx.conn.execute(sa.text("SELECT count(*) FROM records")).scalar_one() == 3
+
+
+def _database_path(store: Store) -> str:
+    path = store.engine.url.database
+    assert path
+    return path
