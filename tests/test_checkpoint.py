@@ -153,4 +153,4 @@ def test_stopping_the_checkpointer_keeps_the_process_s_locks(
 def _database_path(store: Store) -> str:
     path = store.engine.url.database
     assert path
-    return path
+    return str(path)
