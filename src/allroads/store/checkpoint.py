@@ -61,6 +61,7 @@ class Checkpointer:
         self.checkpoints = 0  # checkpoints run, and pages copied back (for tests, stats)
         self.pages = 0
         self.restarts = 0  # logs started again
+        self._copied = 0  # the log's frames copied back as of the last sync
         self._connect = connect
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="allroads-checkpoint",
@@ -87,8 +88,9 @@ class Checkpointer:
         copied pages, and a RESTART if the log is long and all copied back."""
         try:
             _busy, log_pages, copied = _run(conn, "PASSIVE")
-            if database is not None and copied > 0:
-                os.fdatasync(database)
+            if database is not None and copied not in (0, self._copied):
+                os.fdatasync(database)  # it copied pages since the last sync
+                self._copied = copied
             if log_pages >= self.restart_pages and copied == log_pages:
                 _run(conn, f"busy_timeout={RESTART_WAIT_MS}", pragma=True)
                 try:
