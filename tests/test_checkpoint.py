@@ -107,12 +107,12 @@ def test_the_database_file_is_synced_outside_the_checkpoint(
 
     synced: list[int] = []
 
-    def fdatasync(fd: int) -> None:  # the real call, watched
+    def sync(fd: int) -> None:  # the real call, watched
         synced.append(os.fstat(fd).st_ino)
-        real_fdatasync(fd)
+        real_sync(fd)
 
-    real_fdatasync = os.fdatasync
-    monkeypatch.setattr(checkpoint.os, "fdatasync", fdatasync)
+    real_sync = checkpoint._sync
+    monkeypatch.setattr(checkpoint, "_sync", sync)
     database = _database_path(store)
     store.start_checkpointer(every=0.02)
     checkpointer = store.checkpointer

@@ -89,7 +89,7 @@ class Checkpointer:
         try:
             _busy, log_pages, copied = _run(conn, "PASSIVE")
             if database is not None and copied not in (0, self._copied):
-                os.fdatasync(database)  # it copied pages since the last sync
+                _sync(database)  # it copied pages since the last sync
                 self._copied = copied
             if log_pages >= self.restart_pages and copied == log_pages:
                 _run(conn, f"busy_timeout={RESTART_WAIT_MS}", pragma=True)
@@ -111,6 +111,9 @@ class Checkpointer:
 # Corrupt An SQLite Database File", 2.2).
 _DATABASE_FILES: dict[tuple[int, int], int] = {}
 _DATABASE_FILES_LOCK = threading.Lock()
+# fdatasync where there is one (Linux), else fsync (macOS); Windows syncs only a descriptor
+# open for writing, so there the RESTART syncs on its own, as before.
+_sync = getattr(os, "fdatasync", os.fsync)
 
 
 def _database_file(conn: Any) -> int | None:
@@ -120,13 +123,13 @@ def _database_file(conn: Any) -> int | None:
         path = next(row[2] for row in cursor.fetchall() if row[1] == "main")
     finally:
         cursor.close()
-    if not path:
+    if not path or os.name == "nt":
         return None
     stat = os.stat(path)
     with _DATABASE_FILES_LOCK:
         key = (stat.st_dev, stat.st_ino)
         if key not in _DATABASE_FILES:
-            _DATABASE_FILES[key] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            _DATABASE_FILES[key] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         return _DATABASE_FILES[key]
 
 
