@@ -154,3 +154,32 @@ def _database_path(store: Store) -> str:
     path = store.engine.url.database
     assert path
     return str(path)
+
+
+def test_checkpoints_go_on_when_the_database_file_cannot_be_opened(
+        hub: Hub, actor: Actor, store: Store, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Opening the database file to sync it is a help, not a need: when it fails the
+    checkpointer says so and goes on (the RESTART syncs on its own, as SQLite does)."""
+    if store.backend != "sqlite":
+        return
+    from allroads.store import checkpoint
+
+    def refuse(*_args: object, **_kwargs: object) -> int:
+        raise PermissionError("refused for the test")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(checkpoint, "_DATABASE_FILES", {})  # nothing opened yet
+        patched.setattr(checkpoint.os, "open", refuse)
+        store.start_checkpointer(every=0.02)
+        checkpointer = store.checkpointer
+        assert checkpointer is not None
+        try:
+            _write(hub, actor, 30)
+            deadline = time.monotonic() + 10
+            while checkpointer.pages == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            store.stop_checkpointer()
+    assert checkpointer.checkpoints > 0 and checkpointer.pages > 0
+    assert "cannot open" in caplog.text and "refused for the test" in caplog.text

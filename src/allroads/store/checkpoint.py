@@ -125,12 +125,16 @@ def _database_file(conn: Any) -> int | None:
         cursor.close()
     if not path or os.name == "nt":
         return None
-    stat = os.stat(path)
-    with _DATABASE_FILES_LOCK:
-        key = (stat.st_dev, stat.st_ino)
-        if key not in _DATABASE_FILES:
-            _DATABASE_FILES[key] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        return _DATABASE_FILES[key]
+    try:
+        stat = os.stat(path)
+        with _DATABASE_FILES_LOCK:
+            key = (stat.st_dev, stat.st_ino)
+            if key not in _DATABASE_FILES:
+                _DATABASE_FILES[key] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            return _DATABASE_FILES[key]
+    except OSError as exc:  # checkpoints go on; a RESTART then syncs everything itself
+        log.warning("cannot open %s to sync it between checkpoints: %s", path, exc)
+        return None
 
 
 def _run(conn: Any, what: str, *, pragma: bool = False) -> tuple[int, int, int]:
