@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from allroads.domain.types import Actor, EntityType, IdentifyRequest
 from allroads.resolution.hub import Hub
 from allroads.store import Store
+from allroads.store.checkpoint import Checkpointer
 from allroads.store.store import DEFAULT_CHECKPOINT_PAGES
 
 
@@ -114,16 +116,8 @@ def test_the_database_file_is_synced_outside_the_checkpoint(
     real_sync = checkpoint._sync
     monkeypatch.setattr(checkpoint, "_sync", sync)
     database = _database_path(store)
-    store.start_checkpointer(every=0.02)
-    checkpointer = store.checkpointer
-    assert checkpointer is not None
-    try:
-        _write(hub, actor, 30)
-        deadline = time.monotonic() + 10
-        while (checkpointer.pages == 0 or not synced) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        store.stop_checkpointer()
+    checkpointer = _checkpoints_while_writing(hub, actor, store,
+                                              until=lambda c: c.pages > 0 and bool(synced))
     assert checkpointer.pages > 0
     assert synced and set(synced) == {os.stat(database).st_ino}
 
@@ -150,6 +144,23 @@ def test_stopping_the_checkpointer_keeps_the_process_s_locks(
         assert tx.conn.execute(sa.text("SELECT count(*) FROM records")).scalar_one() == 3
 
 
+def _checkpoints_while_writing(hub: Hub, actor: Actor, store: Store,
+                               until: Callable[[Checkpointer], bool]) -> Checkpointer:
+    """Checkpoint every 20 ms while 30 people are written, until `until` holds (10 s at
+    most); the checkpointer, stopped."""
+    store.start_checkpointer(every=0.02)
+    checkpointer = store.checkpointer
+    assert checkpointer is not None
+    try:
+        _write(hub, actor, 30)
+        deadline = time.monotonic() + 10
+        while not until(checkpointer) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        store.stop_checkpointer()
+    return checkpointer
+
+
 def _database_path(store: Store) -> str:
     path = store.engine.url.database
     assert path
@@ -171,15 +182,7 @@ def test_checkpoints_go_on_when_the_database_file_cannot_be_opened(
     with monkeypatch.context() as patched:
         patched.setattr(checkpoint, "_DATABASE_FILES", {})  # nothing opened yet
         patched.setattr(checkpoint.os, "open", refuse)
-        store.start_checkpointer(every=0.02)
-        checkpointer = store.checkpointer
-        assert checkpointer is not None
-        try:
-            _write(hub, actor, 30)
-            deadline = time.monotonic() + 10
-            while checkpointer.pages == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        finally:
-            store.stop_checkpointer()
+        checkpointer = _checkpoints_while_writing(hub, actor, store,
+                                                  until=lambda c: c.pages > 0)
     assert checkpointer.checkpoints > 0 and checkpointer.pages > 0
     assert "cannot open" in caplog.text and "refused for the test" in caplog.text
