@@ -2,7 +2,9 @@
 
 For every attribute the value comes from the record with the highest source priority, then
 the most recent, and an empty value never beats a non-empty one. List attributes (tags) and
-identifiers are unions, in the same order. Each field remembers where its value came from.
+identifiers are unions, in the same order. Each field remembers where its value came from;
+a list also where each of its values came from (its origin's `values`, in the list's
+order: a second email sent by the support desk is credited to the support desk).
 """
 
 from __future__ import annotations
@@ -52,6 +54,19 @@ def _origin(r: SourceRecord) -> dict[str, Any]:
     return {"source": r.source, "source_id": r.source_key, "record": r.record_id}
 
 
+def _union(bucket: list[Any], values: Iterable[Any], provenance: dict[str, Any], key: str,
+           rec: SourceRecord) -> None:
+    """Add `rec`'s values that `bucket` lacks, each credited to `rec`: the field's origin is
+    its first value's, with every value's in `values`."""
+    for value in values:
+        if value not in bucket:
+            bucket.append(value)
+            origin = provenance.get(key)
+            if origin is None:
+                provenance[key] = origin = {**_origin(rec), "values": []}
+            origin["values"].append({"value": value, **_origin(rec)})
+
+
 def golden_record(entity_type: EntityType, public_id: str,
                   records: Iterable[SourceRecord]) -> Golden:
     ordered = _order(records)
@@ -63,9 +78,7 @@ def golden_record(entity_type: EntityType, public_id: str,
             if key.startswith("_") or is_empty(value):
                 continue
             if key in LIST_FIELDS and isinstance(value, list):
-                bucket = lists.setdefault(key, [])
-                bucket.extend(v for v in value if v not in bucket)
-                provenance.setdefault(key, _origin(rec))
+                _union(lists.setdefault(key, []), value, provenance, key, rec)
             elif key not in attributes:
                 attributes[key] = value
                 provenance[key] = _origin(rec)
@@ -73,11 +86,7 @@ def golden_record(entity_type: EntityType, public_id: str,
     idents: dict[str, list[str]] = {}
     for rec in ordered:
         for kind, values in rec.identifiers.items():
-            bucket = idents.setdefault(kind, [])
-            for v in values:
-                if v not in bucket:
-                    bucket.append(v)
-                    provenance.setdefault(f"identifiers.{kind}", _origin(rec))
+            _union(idents.setdefault(kind, []), values, provenance, f"identifiers.{kind}", rec)
     sources: dict[str, list[str]] = {}
     for rec in sorted(ordered, key=lambda r: r.record_id):
         sources.setdefault(rec.source, []).append(rec.source_key)
