@@ -47,14 +47,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, cast
 
 from allroads.domain.errors import AllroadsError, InvalidInput
 from allroads.domain.normalize.email import email_domain
-from allroads.domain.normalize.website import is_free_mail_domain
 from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, utcnow
-from allroads.resolution.identify import Prepared, identify, prepare
+from allroads.resolution.identify import Prepared, account_domain, identify, prepare
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.matching import incremental
 from allroads.resolution.matching.model import probability_of
@@ -229,6 +227,7 @@ class _Row:
     now: dt.datetime
     account_id: int | None = None
     account_public_id: str | None = None
+    account_evidence: dict[str, Any] | None = None  # why it joins that account
 
 
 class _Loader:
@@ -375,6 +374,8 @@ class _Loader:
                 NewIdentifier(tenant, r.etype.value, k, v, rid, (k, v) in blocked, r.now)
                 for k, v in sorted({(k, v) for k, vs in p.identifiers.items() for v in vs}))
             evidence = [*p.evidence, {"rule": "new_entity", "entity": pid}]
+            if r.account_evidence is not None:
+                evidence.append(r.account_evidence)
             link_rows.append(NewLink(tenant, rid, eid, SEED_RULE, {"evidence": evidence},
                                      r.actor.initiator, r.actor.touchpoint, r.now))
         tx.insert_versions(versions)
@@ -441,8 +442,8 @@ class _Loader:
             if r.p.attributes.get("account_external_id"):
                 refs.append(str(r.p.attributes["account_external_id"]))
             by_ref = [(kind, ref) for ref in refs for kind in ("org_ref", "external_id")]
-            domains = [d for d in (email_domain(e) for e in r.p.identifiers.get("email", []))
-                       if not _free_mail(d)]
+            domains = [d for d in (account_domain(email_domain(e))
+                                   for e in r.p.identifiers.get("email", [])) if d]
             by_domain = [("domain", d) for d in domains]
             if by_ref or by_domain:
                 wanted[i] = (by_ref, by_domain)
@@ -454,20 +455,24 @@ class _Loader:
             hits.setdefault((h.kind, h.value), set()).add(h.entity_id)
         if not hits:
             return
-        chosen: dict[int, int] = {}
+        chosen: dict[int, tuple[int, str, str]] = {}  # row -> (account, by, value)
         for i, (by_ref, by_domain) in wanted.items():
-            ref_hits = sorted((kind != "org_ref", eid) for kind, value in by_ref
+            ref_hits = sorted((kind != "org_ref", eid, value, kind) for kind, value in by_ref
                               for eid in hits.get((kind, value), ()))
             if ref_hits:
-                chosen[i] = ref_hits[0][1]
+                _, eid, value, kind = ref_hits[0]
+                chosen[i] = (eid, kind, value)
                 continue
             owners = {eid for pair in by_domain for eid in hits.get(pair, ())}
             if len(owners) == 1:
-                chosen[i] = owners.pop()
-        ents = tx.entities_by_id(chosen.values())
-        for i, eid in chosen.items():
+                chosen[i] = (owners.pop(), "email_domain",
+                             min(d for kind, d in by_domain if (kind, d) in hits))
+        ents = tx.entities_by_id(eid for eid, _, _ in chosen.values())
+        for i, (eid, by, value) in chosen.items():
             run[i].account_id = eid
             run[i].account_public_id = ents[eid].public_id
+            run[i].account_evidence = {"rule": "account", "by": by, "value": value,
+                                       "account": ents[eid].public_id}
 
 
 class _FuzzyCheck:
@@ -520,10 +525,6 @@ class _FuzzyCheck:
     def _close(self, probability: float) -> bool:
         """At or above the review threshold: identify would link or queue."""
         return self.thresholds.decide(probability) != "none"
-
-
-# Domains repeat across a load (gmail.com, the company's own): ask once each.
-_free_mail = lru_cache(maxsize=100_000)(is_free_mail_domain)
 
 
 def _entity_type(req: IdentifyRequest) -> EntityType:

@@ -21,6 +21,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -28,7 +29,7 @@ import orjson
 from allroads.domain.errors import IdentifierConflict, InvalidIdentifier, InvalidInput
 from allroads.domain.identifiers import normalize_identifier
 from allroads.domain.normalize.email import email_domain
-from allroads.domain.normalize.website import is_free_mail_domain
+from allroads.domain.normalize.website import is_free_mail_domain, normalize_domain
 from allroads.domain.types import Action, EntityType, IdentifyRequest, IdentifyResult, Policy
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.matching import incremental
@@ -266,6 +267,8 @@ def identify(u: Unit, req: IdentifyRequest, *, strict: bool = False,
         return IdentifyResult(None, etype, Action.REJECTED, decision.evidence,
                               message=decision.rejected, account=account_result)
     target = decision.target
+    if etype is EntityType.PERSON:  # before the link is written: it keeps the evidence
+        _attach_account(u, target, p, account_result, decision.evidence)
     record_id = _write_record(u, etype, p, record, target, decision.evidence)
     incremental.index_record(tx, tenant, etype.value, record_id,
                              1 if record is None else record.current_version + 1,
@@ -276,8 +279,6 @@ def identify(u: Unit, req: IdentifyRequest, *, strict: bool = False,
             new_public_id("mc"), target.id, review.entity_id, record_id, review.record_id,
             round(review.probability, 6), round(review.match_weight, 3),
             review.score.to_json() if review.score else {})], u.now)
-    if etype is EntityType.PERSON:
-        _attach_account(u, target, p, account_result)
     u.finish()
     return IdentifyResult(target.public_id, etype, decision.action, decision.evidence,
                           account=account_result, merge_id=decision.merge_id,
@@ -544,9 +545,23 @@ def _rule_of(evidence: list[dict[str, Any]]) -> str:
     return "identify"
 
 
+@lru_cache(maxsize=100_000)
+def account_domain(domain: str) -> str | None:
+    """An email's domain as account domains are stored (`normalize_domain`: IDNA punycode,
+    no www.), or None when it names no company: a free-mail domain, or not a domain at all.
+    Domains repeat (gmail.com, the company's own): each is worked out once."""
+    try:
+        normal = normalize_domain(domain)
+    except InvalidIdentifier:
+        return None
+    return None if is_free_mail_domain(normal) else normal
+
+
 def _attach_account(u: Unit, person: EntityRow, p: Prepared,
-                    account_result: IdentifyResult | None) -> None:
-    """People attach to accounts: the account sent along, org_ref, else the email domain."""
+                    account_result: IdentifyResult | None,
+                    evidence: list[dict[str, Any]]) -> None:
+    """People attach to accounts: the account sent along, org_ref or the account's external
+    id, else the email domain. The decision's evidence is appended to `evidence`."""
     tx, tenant = u.tx, u.actor.tenant_id
     chosen: tuple[int, dict[str, Any]] | None = None
     if account_result is not None and account_result.id:
@@ -560,15 +575,15 @@ def _attach_account(u: Unit, person: EntityRow, p: Prepared,
             pairs = [(kind, ref) for ref in refs for kind in ("org_ref", "external_id")]
             hits = tx.find_identifiers(tenant, "account", pairs)
             if hits:
-                hit = sorted(hits, key=lambda h: (h.kind != "org_ref", h.entity_id))[0]
+                hit = sorted(hits, key=lambda h: (h.kind != "org_ref", h.entity_id, h.value))[0]
                 acc = tx.entity(hit.entity_id)
                 assert acc is not None
                 chosen = (acc.id, {"rule": "account", "by": hit.kind, "value": hit.value,
                                    "account": acc.public_id})
     current = person
     if chosen is None and current.account_id is None:
-        domains = [email_domain(e) for e in p.identifiers.get("email", [])]
-        domains = [d for d in domains if not is_free_mail_domain(d)]
+        domains = [d for d in (account_domain(email_domain(e))
+                               for e in p.identifiers.get("email", [])) if d]
         if domains:
             hits = tx.find_identifiers(tenant, "account", [("domain", d) for d in domains])
             owners = sorted({h.entity_id for h in hits})
@@ -576,9 +591,11 @@ def _attach_account(u: Unit, person: EntityRow, p: Prepared,
                 acc = tx.entity(owners[0])
                 assert acc is not None
                 chosen = (acc.id, {"rule": "account", "by": "email_domain",
-                                   "value": hits[0].value, "account": acc.public_id})
+                                   "value": min(h.value for h in hits),
+                                   "account": acc.public_id})
     if chosen is None or chosen[0] == current.account_id:
         return
     old = tx.entity(current.account_id) if current.account_id else None
     tx.set_account(person.id, chosen[0], u.now)
     u.log(person.id, "account", old.public_id if old else None, chosen[1]["account"])
+    evidence.append(chosen[1])
