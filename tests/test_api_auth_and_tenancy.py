@@ -192,6 +192,11 @@ def test_another_tenant_sees_nothing(api: Api) -> None:
     own = globex.identify("person", "crm", "1", email="p0@acme.com")
     assert own["action"] == "created" and own["id"] not in people
     assert_problem(globex.post(f"/people/{own['id']}/merge", json={"ids": [people[0]]}), 404)
+    assert_problem(globex.post("/people", json={"first_name": "X", "account": accounts[0]}),
+                   404, "not_found")
+    assert_problem(globex.patch(f"/people/{own['id']}", json={"account": accounts[0]}), 404,
+                   "not_found")
+    assert [p["account"] for p in globex.ok("GET", "/people")["data"]] == [None]
     assert_problem(globex.get("/people", params={"account": accounts[0]}), 404)
     assert_problem(globex.get("/resolve", params={"type": "person", "source": "crm",
                                                   "source_id": "2"}), 404)
@@ -199,6 +204,7 @@ def test_another_tenant_sees_nothing(api: Api) -> None:
     # Tenant A's data is untouched.
     assert api.ok("GET", f"/people/{people[0]}")["emails"] == ["p0@acme.com"]
     assert api.ok("GET", f"/accounts/{accounts[0]}")["description"] is None
+    assert api.ok("GET", "/people", params={"account": accounts[0]})["data"] == []
     assert api.ok("GET", f"/people/{people[3]}")["id"] == people[2]  # still merged
     assert api.ok("GET", "/sources/legacy")["priority"] == 10
     assert api.ok("GET", "/api-keys")["data"][0]["revoked_at"] is None

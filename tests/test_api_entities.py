@@ -10,16 +10,20 @@ from allroads.resolution.hub import Hub
 from allroads.settings import Settings
 from api_helpers import Api, assert_problem, make_api
 
-# Per collection: a body to create with, a change, and the field the change shows in.
+# Per collection: a body to create with (every field, each shown back as sent), a change,
+# the field the change shows in, and an identifier list with a value to replace it by.
 RESOURCES: dict[str, dict[str, Any]] = {
     "people": {"create": {"first_name": "Jane", "emails": ["jane@acme.com"],
-                          "birthdate": "1990-04-01", "custom_attributes": {"plan": "pro"}},
+                          "birthdate": "1990-04-01", "gender": "female", "area": "Bay Area",
+                          "external_id": "C-1", "custom_attributes": {"plan": "pro"}},
                "update": {"last_name": "Doe"}, "field": "last_name", "new": "Doe",
-               "prefix": "per_"},
-    "accounts": {"create": {"display_name": "ACME", "domains": ["acme.com"],
-                            "tags": ["b2b"], "custom_attributes": {"plan": "pro"}},
+               "prefix": "per_", "identifiers": ("emails", "jane@new.io")},
+    "accounts": {"create": {"display_name": "ACME", "description": "Anvils, delivered",
+                            "owner": "Wile E.", "domains": ["acme.com"],
+                            "phones": ["+14155552671"], "external_id": "A-1", "tags": ["b2b"],
+                            "custom_attributes": {"plan": "pro"}},
                  "update": {"tier": "gold"}, "field": "tier", "new": "gold",
-                 "prefix": "acc_"},
+                 "prefix": "acc_", "identifiers": ("domains", "acme.io")},
 }
 
 
@@ -36,7 +40,7 @@ def test_create_get_update_delete(api: Api, collection: str) -> None:
     created = res.json()
     assert created["id"].startswith(case["prefix"])
     assert res.headers["location"] == f"/api/v1/{collection}/{created['id']}"
-    assert created["custom_attributes"] == {"plan": "pro"}
+    assert {name: created[name] for name in case["create"]} == case["create"]
     assert api.ok("GET", res.headers["location"]) == created
 
     updated = api.ok("PATCH", f"/{collection}/{created['id']}", json=case["update"])
@@ -123,6 +127,16 @@ def test_search(api: Api) -> None:
     assert [p["display_name"] for p in found] == ["Person 3"]
 
 
+def test_account_search_by_name_and_domain(api: Api) -> None:
+    for name, domain in (("Stark Industries", "starkmail.io"), ("Hooli", "hooli.xyz"),
+                         ("Initech", "initech.com")):
+        api.ok("POST", "/accounts", 201, json={"display_name": name, "domains": [domain]})
+    for q, want in (("industries", ["Stark Industries"]), ("STARKMAIL.io", ["Stark Industries"]),
+                    ("hooli", ["Hooli"]), ("globex", [])):
+        found = api.ok("GET", "/accounts", params={"q": q})["data"]
+        assert [a["display_name"] for a in found] == want, q
+
+
 def test_default_and_largest_page_size(hub: Hub) -> None:
     api = make_api(hub, settings=Settings(page_limit_max=5))
     for i in range(6):
@@ -171,12 +185,15 @@ def test_patch_takes_the_same_checks(api: Api) -> None:
     assert api.ok("PATCH", f"/accounts/{acme['id']}", json={})["display_name"] == "ACME"
 
 
-def test_identifier_history(api: Api) -> None:
-    jane = api.ok("POST", "/people", 201, json={"first_name": "Jane",
-                                                "emails": ["jane@acme.com"]})
-    api.ok("PATCH", f"/people/{jane['id']}", json={"emails": ["jane@new.io"]})
-    history = api.ok("GET", f"/people/{jane['id']}/identifiers/history")["data"]
+@pytest.mark.parametrize("collection", RESOURCES)
+def test_identifier_history(api: Api, collection: str) -> None:
+    case = RESOURCES[collection]
+    field, new = case["identifiers"]
+    entity = api.ok("POST", f"/{collection}", 201, json=case["create"])
+    old = entity[field][0]
+    api.ok("PATCH", f"/{collection}/{entity['id']}", json={field: [new]})
+    history = api.ok("GET", f"/{collection}/{entity['id']}/identifiers/history")["data"]
     by_value = {h["value"]: h for h in history}
-    assert by_value["jane@acme.com"]["active"] is False
-    assert by_value["jane@acme.com"]["removed_at"] is not None
-    assert by_value["jane@new.io"]["active"] is True
+    assert by_value[old]["active"] is False
+    assert by_value[old]["removed_at"] is not None
+    assert by_value[new]["active"] is True

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from allroads.api.fast import FastIdentify
+from allroads.api.routes.identify import LEAN_SWITCH
 from allroads.domain.types import Role
 from allroads.resolution.hub import Hub
 from api_helpers import Api, assert_problem, make_api
@@ -34,6 +38,30 @@ def test_a_record_that_bridges_two_customers_merges_them(api: Api) -> None:
     c = api.identify("person", "product", "3", email="jane@acme.com", phone="(415) 555-2671")
     assert c["action"] == "merged" and c["id"] == a["id"] and c["merge_id"]
     assert api.ok("GET", f"/people/{b['id']}")["id"] == a["id"]
+
+
+def test_review_policy_queues_a_bridging_record_on_the_fast_path_and_the_full_one(
+        hub: Hub) -> None:
+    answers = []
+    for tenant, lean in (("lean", True), ("full", False)):
+        api = make_api(hub, tenant=tenant)
+        setattr(api.client.app.state, LEAN_SWITCH, lean)  # type: ignore[attr-defined]
+        api.ok("PUT", "/rules/person", json={"policies": {"widget": "review"}})
+        a = api.identify("person", "crm", "1", email="jane@acme.com")["id"]
+        b = api.identify("person", "support", "2", phone="+14155552671")["id"]
+        served = FastIdentify.served
+        res = api.ok("POST", "/identify", json={
+            "type": "person", "source": "widget", "source_id": "3", "touchpoint": "widget",
+            "identifiers": {"email": "jane@acme.com", "phone": "+14155552671"}})
+        assert FastIdentify.served == served + int(lean)  # the path that answered
+        assert res["action"] == "review" and res["id"] == a
+        assert res["review_id"].startswith("rev_") and res["merge_id"] is None
+        reviews = api.ok("GET", "/quality")["open_reviews"]
+        assert [r["public_id"] for r in reviews] == [res["review_id"]]
+        assert api.ok("GET", f"/people/{b}")["id"] == b  # not merged
+        answers.append(json.dumps(res).replace(a, "A").replace(b, "B")
+                       .replace(res["review_id"], "R"))
+    assert answers[0] == answers[1]
 
 
 def test_import_touchpoint_rejects_with_the_reason(api: Api) -> None:

@@ -395,8 +395,11 @@ def test_tenant_isolation(api: Api) -> None:
     assert other.ok("GET", "/imports")["data"] == []
     assert other.ok("GET", "/import-templates")["data"] == []
     assert_problem(other.get("/import-templates/people/mine"), 404)
+    assert_problem(other.delete("/import-templates/people/mine"), 404, "not_found")
     assert other.ok("GET", "/import-settings") == {"mobile_regex": None}
-    assert api.ok("GET", base)["status"] == "validated"  # untouched by the other tenant
+    # Untouched by the other tenant.
+    assert api.ok("GET", base)["status"] == "validated"
+    assert [t["name"] for t in api.ok("GET", "/import-templates")["data"]] == ["mine"]
 
 
 # Idempotency ------------------------------------------------------------------------------------

@@ -87,14 +87,19 @@ def test_accounts_merge(api: Api) -> None:
     assert walk["ids"] == {"product": ["34"], "support": ["2101"]}
 
 
-def test_explain_shows_the_evidence(api: Api) -> None:
-    a = api.identify("person", "crm", "1", email="jane@acme.com")
-    api.identify("person", "support", "2", email="jane@acme.com")
-    why = api.ok("GET", f"/people/{a['id']}/explain")
-    assert why["id"] == a["id"] and why["type"] == "person"
+@pytest.mark.parametrize(("etype", "collection", "kind", "value"), [
+    ("person", "people", "email", "jane@acme.com"),
+    ("account", "accounts", "domain", "acme.com"),
+], ids=["person", "account"])
+def test_explain_shows_the_evidence(api: Api, etype: str, collection: str, kind: str,
+                                    value: str) -> None:
+    a = api.identify(etype, "crm", "1", {}, **{kind: value})
+    api.identify(etype, "support", "2", {}, **{kind: value})
+    why = api.ok("GET", f"/{collection}/{a['id']}/explain")
+    assert why["id"] == a["id"] and why["type"] == etype
     support = next(r for r in why["records"] if r["source"] == "support")
     assert support["linked_by"]["rule"] == "identifier"
-    assert support["linked_by"]["evidence"]["evidence"][0]["kind"] == "email"
+    assert support["linked_by"]["evidence"]["evidence"][0]["kind"] == kind
 
 
 def test_bad_merges(api: Api) -> None:

@@ -1,11 +1,9 @@
-"""`allroads match`: in-process (CliRunner) on a real SQLite file: a run with its counts, the
+"""`allroads match`: in-process (CliRunner) on both databases: a run with its counts, the
 review queue (list, accept, reject), thresholds, explain, and specific errors."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +13,6 @@ from allroads.cli.main import app
 from allroads.domain.types import Actor, EntityType, IdentifyRequest
 from allroads.resolution.hub import Hub
 from allroads.store import Store
-from conftest import make_store
 from test_api_matching import load
 from test_match_runs import PEOPLE, WIDE, variants
 
@@ -24,19 +21,10 @@ P = EntityType.PERSON
 
 
 @pytest.fixture
-def sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    yield from make_store("sqlite", request, tmp_path)
-
-
-@pytest.fixture
-def hub(sqlite_store: Store) -> Hub:
-    return Hub(sqlite_store)
-
-
-@pytest.fixture
-def env(sqlite_store: Store, actor: Actor) -> dict[str, str | None]:
+def env(store: Store, actor: Actor) -> dict[str, str | None]:
+    """The environment of a CLI run against the test's database (SQLite or PostgreSQL)."""
     del actor  # the tenant acme
-    return {"ALLROADS_DATABASE_URL": sqlite_store.url, "ALLROADS_TENANT": "acme"}
+    return {"ALLROADS_DATABASE_URL": store.url, "ALLROADS_TENANT": "acme"}
 
 
 def invoke(env: dict[str, str | None], *args: str) -> Result:
@@ -132,9 +120,9 @@ def test_errors_are_specific(env: dict[str, str | None], hub: Hub, actor: Actor)
 
 
 def test_index_rebuilds_keys_and_features(env: dict[str, str | None], hub: Hub,
-                                          actor: Actor, sqlite_store: Store) -> None:
+                                          actor: Actor, store: Store) -> None:
     people(hub, actor)
-    with sqlite_store.engine.begin() as c:
+    with store.engine.begin() as c:
         keys = c.execute(sa.text("SELECT count(*) FROM match_keys")).scalar_one()
         c.execute(sa.text("DELETE FROM match_keys"))
         c.execute(sa.text("DELETE FROM match_features"))
@@ -142,7 +130,7 @@ def test_index_rebuilds_keys_and_features(env: dict[str, str | None], hub: Hub,
     assert done.exit_code == 0, done.output
     counts = json.loads(done.stdout)
     assert counts["records"] == 14 and counts["keys"] == keys
-    with sqlite_store.engine.connect() as c:
+    with store.engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM match_features")).scalar_one() == 14
     shown = invoke(env, "match", "index", "--type", "person")
     assert shown.exit_code == 0 and "Blocking keys" in shown.output, shown.output
