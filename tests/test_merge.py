@@ -94,6 +94,17 @@ def test_force_together_overrides_protection(hub: Hub, actor: Actor) -> None:
     assert why["merges"][0]["merge_id"] == merged["merge_id"]
 
 
+def test_undoing_a_manual_merge_without_keeping_apart_ends_its_force_together(
+        hub: Hub, actor: Actor) -> None:
+    a = hub.identify(actor, person("crm", "1", external_id="C-1")).id
+    b = hub.identify(actor, person("shop", "1", external_id="C-2")).id
+    merged = hub.merge(actor, P, a, [b])
+    hub.undo_merge(actor, merged["merge_id"], keep_apart=False)
+    kinds = [d["kind"] for d in hub.explain(actor, P, a)["decisions"]]
+    assert kinds == ["together", "cleared"]  # the newest: no decision in force
+    assert hub.get(actor, P, b)["id"] == b
+
+
 def test_undo_of_a_merge_whose_survivor_merged_again(hub: Hub, actor: Actor) -> None:
     a, b, c = (hub.identify(actor, person("crm", str(i), email=f"{i}@acme.com")).id
                for i in range(3))
@@ -114,6 +125,38 @@ def test_account_merge_moves_people_and_undo_moves_them_back(hub: Hub, actor: Ac
     assert hub.get(actor, P, p)["account"] == acme
     hub.undo_merge(actor, m["merge_id"])
     assert hub.get(actor, P, p)["account"] == acme2
+
+
+def test_survivorship_between_equal_sources_takes_the_latest_value(hub: Hub,
+                                                                   actor: Actor) -> None:
+    for source in ("shop", "pos"):
+        hub.set_source(actor, source, 50)
+    a = hub.identify(actor, person("shop", "1", {"area": "Paris"}, email="jane@acme.com")).id
+    assert a
+    hub.identify(actor, person("pos", "1", {"area": "Lyon"}, email="jane@acme.com"))
+    view = hub.get(actor, P, a)
+    assert view["area"] == "Lyon" and view["provenance"]["area"]["source"] == "pos"
+    hub.identify(actor, person("shop", "1", {"area": "Nice"}, email="jane@acme.com"))
+    view = hub.get(actor, P, a)
+    assert view["area"] == "Nice" and view["provenance"]["area"]["source"] == "shop"
+
+
+def test_survivorship_an_empty_value_never_beats_a_value(hub: Hub, actor: Actor) -> None:
+    hub.set_source(actor, "erp", 90)
+    hub.set_source(actor, "shop", 10)
+    a = hub.identify(actor, person("shop", "1", {"area": "Paris", "languages": ["fr"],
+                                                 "timezone": "Europe/Berlin"},
+                                   email="jane@acme.com")).id
+    assert a
+    # erp outranks shop and is the more recent: only its empty values lose.
+    hub.identify(actor, person("erp", "1", {"area": "", "languages": [],
+                                            "timezone": "Europe/Paris"},
+                               email="jane@acme.com"))
+    view = hub.get(actor, P, a)
+    assert view["timezone"] == "Europe/Paris"
+    assert view["area"] == "Paris" and view["custom_attributes"]["languages"] == ["fr"]
+    assert {f: view["provenance"][f]["source"] for f in ("timezone", "area", "languages")} \
+        == {"timezone": "erp", "area": "shop", "languages": "shop"}
 
 
 def test_unknown_merge(hub: Hub, actor: Actor) -> None:

@@ -235,4 +235,6 @@ class MatchExplainOut(Output):
                                          "with their evidence (a run's: the probability and "
                                          "breakdown)")
     decisions: list[dict[str, Any]] = Field(description="force-together and force-apart "
-                                            "decisions between the two")
+                                            "decisions between the two (kind together, "
+                                            "apart, or cleared: a merge undone without "
+                                            "keeping them apart)")

@@ -42,7 +42,8 @@ def survivor(tx: Tx, entity: EntityRow) -> EntityRow:
 
 
 def latest_decisions(u: Unit, entity_ids: Iterable[int]) -> dict[frozenset[int], str]:
-    """The newest force-together / force-apart decision between current entities."""
+    """The newest decision between current entities: "together", "apart", or "cleared" (a
+    merge undone without keeping them apart: neither in force)."""
     tx = u.tx
     wanted = set(entity_ids)
     family = tx.merged_family(wanted)
@@ -199,10 +200,12 @@ def undo_merge(u: Unit, merge_public_id: str, *, keep_apart: bool) -> list[int]:
         tx.set_account(merge.survivor_id, None, u.now)
         u.log(merge.survivor_id, "account", acc.public_id if acc else None, None,
               merge_public_id=merge_public_id)
-    if keep_apart:
-        for eid in merge.merged_ids:
-            tx.add_decision(tenant, merge.entity_type, "apart", merge.survivor_id, eid,
-                            u.actor.initiator, f"undo of {merge_public_id}", u.now)
+    # Kept apart, or no decision in force any more: a manual merge's force-together ends
+    # with its undo (otherwise the pair, apart again, would still be "together").
+    for eid in merge.merged_ids:
+        tx.add_decision(tenant, merge.entity_type, "apart" if keep_apart else "cleared",
+                        merge.survivor_id, eid, u.actor.initiator,
+                        f"undo of {merge_public_id}", u.now)
     tx.mark_merge_undone(merge.id, u.actor.initiator, u.now)
     u.dirty.add(merge.survivor_id)
     u.finish(merge_public_id=merge_public_id)
