@@ -159,7 +159,8 @@ def test_shared_value_stops_identifying(hub: Hub, actor: Actor) -> None:
     assert len(ids) == 3  # device_id is low trust: it never bridges existing customers
     res = hub.identify(actor, person("app", "new", device_id="dev-1"))
     assert res.action is Action.CREATED
-    assert any(e["rule"] == "shared_value" for e in res.evidence)
+    said = [e for e in res.evidence if e["rule"] == "shared_value"]
+    assert [(e["kind"], e["value"], e["entities"]) for e in said] == [("device_id", "dev-1", 3)]
 
 
 def test_people_attach_to_accounts(hub: Hub, actor: Actor) -> None:

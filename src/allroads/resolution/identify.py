@@ -319,13 +319,16 @@ def _decide(u: Unit, etype: EntityType, rules: RuleSet, p: Prepared, record: Rec
             if record is None or h.record_id != record.id]
     counts = tx.sharing_counts(tenant, etype.value, {(h.kind, h.value) for h in hits})
     matched: dict[int, list[tuple[int, str, str]]] = {}
+    shared: set[tuple[str, str]] = set()
     for h in hits:
         n = counts.get((h.kind, h.value), 0)
         rule = rules.rule(h.kind)
         if n > rule.shared_limit:
-            evidence.append({"rule": "shared_value", "kind": h.kind, "value": h.value,
-                             "entities": n, "reason": f"held by {n} entities (limit "
-                             f"{rule.shared_limit}): it no longer identifies anyone"})
+            if (h.kind, h.value) not in shared:  # said once, however many records hold it
+                shared.add((h.kind, h.value))
+                evidence.append({"rule": "shared_value", "kind": h.kind, "value": h.value,
+                                 "entities": n, "reason": f"held by {n} entities (limit "
+                                 f"{rule.shared_limit}): it no longer identifies anyone"})
             continue
         matched.setdefault(h.entity_id, []).append((rule.priority, h.kind, h.value))
     anchor = record.entity_id if record else (into.id if into else None)
