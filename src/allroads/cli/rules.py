@@ -30,8 +30,9 @@ def show(tenant: TenantOpt, etype: EntityTypeOpt = EntityType.PERSON,
     """Show the match rules for people or accounts.
 
     Per identifier kind: whether it identifies, how much it is trusted, how many values one
-    customer may hold, and which values are blocked; per touchpoint: what happens when one
-    record points at two customers (merge, review or reject).
+    customer may hold, and which values are blocked (listed values and patterns, phones of
+    one repeated digit, free-mail domains); per touchpoint: what happens when one record
+    points at two customers (merge, review or reject).
 
     Example:
 
@@ -95,8 +96,17 @@ def render(rules: dict[str, Any], title: str) -> None:
     console.print(table(title, ("Kind", "Identifies", "Priority", "Max per customer",
                                 "Shared limit", "Blocked"),
                         ((kind, "yes" if r["unique"] else "no", r["priority"],
-                          r["max_per_entity"], r["shared_limit"],
-                          ", ".join([*r["blocked_values"], *r["blocked_patterns"]]) or None)
+                          r["max_per_entity"], r["shared_limit"], _blocked(r) or None)
                          for kind, r in ordered)))
     console.print(table("When one record points at two customers",
                         ("Touchpoint", "Policy"), sorted(rules.get("policies", {}).items())))
+
+
+# The built-in blocks a rule may have switched on, as the Blocked column names them.
+_BUILT_IN_BLOCKS = (("block_repeated_digits", "one repeated digit"),
+                    ("block_free_mail", "free-mail domains"))
+
+
+def _blocked(rule: dict[str, Any]) -> str:
+    built_in = [name for key, name in _BUILT_IN_BLOCKS if rule[key]]
+    return ", ".join([*built_in, *rule["blocked_values"], *rule["blocked_patterns"]])

@@ -2,16 +2,18 @@
 
 A `RuleSet` says, per identifier kind, whether it identifies (unique), how many values one
 entity may hold before a different value means "another customer" (max_per_entity), how
-much it is trusted (priority), which values never identify (blocked values and patterns), and
-how many entities may share a value before it stops identifying (shared_limit). It also
-says, per touchpoint, what to do when one request points at several entities (policy).
+much it is trusted (priority), which values never identify (blocked values and patterns,
+and the built-in blocks a tenant may switch off: phones of one repeated digit, free-mail
+domains), and how many entities may share a value before it stops identifying
+(shared_limit). It also says, per touchpoint, what to do when one request points at several
+entities (policy).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -29,6 +31,9 @@ class IdentifierRule:
     priority: int = 50
     blocked_values: tuple[str, ...] = ()
     blocked_patterns: tuple[str, ...] = ()
+    # Built-in blocks, each for the one kind whose values it can read (_BUILT_IN_BLOCKS).
+    block_repeated_digits: bool = False
+    block_free_mail: bool = False
     shared_limit: int = 1
 
     @cached_property
@@ -42,15 +47,20 @@ class IdentifierRule:
         for pattern in self._patterns:
             if pattern.search(value):
                 return f"{value!r} matches the blocked pattern {pattern.pattern!r}"
-        if self.kind == "phone" and _repeated_digit_phone(value):
+        if self.block_repeated_digits and _repeated_digit_phone(value):
             return f"{value!r} is one repeated digit"
-        if self.kind == "domain" and is_free_mail_domain(value):
+        if self.block_free_mail and is_free_mail_domain(value):
             return f"{value!r} is a free-mail domain: it never identifies a company"
         return None
 
 
 # Checked for every phone of every request, often several times: parse each number once.
 _repeated_digit_phone = lru_cache(maxsize=100_000)(is_repeated_digit_phone)
+
+# Each built-in block and the one kind it applies to: only an E.164 phone has a national
+# number to read, only a domain can be a free-mail domain.
+_BUILT_IN_BLOCKS = {"block_repeated_digits": "phone", "block_free_mail": "domain"}
+_SETTINGS = tuple(f.name for f in fields(IdentifierRule) if f.name != "kind")
 
 
 def _rule(kind: str, **kw: Any) -> IdentifierRule:
@@ -69,21 +79,21 @@ PERSON_DEFAULTS: tuple[IdentifierRule, ...] = (
     _rule("card_number", max_per_entity=20, priority=90),
     _rule("email", max_per_entity=10, priority=80, blocked_patterns=_EMAIL_BLOCKS),
     _rule("phone", max_per_entity=10, priority=70,
-          blocked_values=("+12025550100", "+18005550199")),
+          blocked_values=("+12025550100", "+18005550199"), block_repeated_digits=True),
     _rule("device_id", max_per_entity=50, priority=30, shared_limit=3),
     _rule("push_token", max_per_entity=50, priority=30),
     _rule("app_install_id", max_per_entity=50, priority=30),
     # A person's org_ref names the account they belong to; it does not identify the person.
     _rule("org_ref", unique=False, max_per_entity=10, priority=10),
-    _rule("domain", unique=False, max_per_entity=10, priority=10),
+    _rule("domain", unique=False, max_per_entity=10, priority=10, block_free_mail=True),
 )
 
 ACCOUNT_DEFAULTS: tuple[IdentifierRule, ...] = (
     _rule("source_id", max_per_entity=10_000, priority=100),
     _rule("external_id", max_per_entity=1, priority=100),
     _rule("org_ref", max_per_entity=1, priority=100),
-    _rule("domain", max_per_entity=20, priority=60, shared_limit=1),
-    _rule("phone", unique=False, max_per_entity=10, priority=20),
+    _rule("domain", max_per_entity=20, priority=60, shared_limit=1, block_free_mail=True),
+    _rule("phone", unique=False, max_per_entity=10, priority=20, block_repeated_digits=True),
 )
 
 DEFAULT_POLICIES: dict[str, Policy] = {
@@ -140,7 +150,8 @@ class RuleSet:
 
     @classmethod
     def from_dict(cls, entity_type: EntityType, data: dict[str, Any]) -> RuleSet:
-        """Build from stored or user-sent data; every problem is reported at once."""
+        """Build from stored or user-sent data; every problem is reported at once. A setting
+        not given keeps its default, so a rule set stored before the setting existed loads."""
         base = cls.default(entity_type)
         problems = [f"{key}: unknown setting (use identifiers and policies)"
                     for key in data if key not in ("identifiers", "policies", "entity_type")]
@@ -154,8 +165,7 @@ class RuleSet:
             for key, value in spec.items():
                 if key not in current or key == "kind":
                     problems.append(f"identifiers.{kind}.{key}: unknown setting (use one of "
-                                    "unique, max_per_entity, priority, blocked_values, "
-                                    "blocked_patterns, shared_limit)")
+                                    f"{', '.join(_SETTINGS)})")
                     continue
                 current[key] = value
             for key in ("max_per_entity", "priority", "shared_limit"):
@@ -166,9 +176,13 @@ class RuleSet:
                         isinstance(v, str) for v in current[key]):
                     problems.append(f"identifiers.{kind}.{key}: must be a list of strings")
                     current[key] = ()
-            for key in ("unique",):
+            for key in ("unique", *_BUILT_IN_BLOCKS):
                 if not isinstance(current[key], bool):
                     problems.append(f"identifiers.{kind}.{key}: must be true or false")
+            for key, only in _BUILT_IN_BLOCKS.items():
+                if current[key] is True and kind != only:
+                    problems.append(f"identifiers.{kind}.{key}: only {only} values can be "
+                                    f"checked this way; set it on identifiers.{only}")
             for pattern in current["blocked_patterns"]:
                 try:
                     re.compile(pattern)
