@@ -98,3 +98,55 @@ def test_quality(api: Api) -> None:
     assert report["people_without_account"]["items"][0]["id"] == bob["id"]
     assert report["accounts_without_external_ref"]["count"] == 1
     assert_problem(api.get("/quality", params={"limit": 0}), 422)
+
+
+def test_quality_report_lists_blocked_and_shared_identifiers(api: Api) -> None:
+    # info@ never identifies anyone: two records holding it stay two people.
+    first = api.identify("person", "crm", "1", email="info@acme.com")
+    second = api.identify("person", "support", "2", email="Info@ACME.com")
+    assert first["id"] != second["id"]
+    # One domain, two accounts with different org_refs: they stay apart, so the domain is
+    # held by 2 accounts, more than its shared_limit (1).
+    for org_ref, name in (("90", "Initech"), ("91", "Initech Europe")):
+        api.identify("account", "crm", org_ref, {"display_name": name}, org_ref=org_ref,
+                     domain="initech.com")
+    api.ok("POST", "/accounts", 201, json={"display_name": "Quill & Co"})  # no org_ref
+    # Records pointing at two people: rejected on import, queued for review on the widget.
+    api.identify("person", "crm", "3", email="jane@acme.com")
+    api.identify("person", "crm", "4", phone="+14155552671")
+    api.ok("PUT", "/rules/person", json={"policies": {"widget": "review"}})
+    for touchpoint, action in (("import", "rejected"), ("widget", "review")):
+        res = api.ok("POST", "/identify", json={
+            "type": "person", "source": "shop", "source_id": touchpoint,
+            "touchpoint": touchpoint,
+            "identifiers": {"email": "jane@acme.com", "phone": "+1 415 555 2671"}})
+        assert res["action"] == action, res
+
+    report = api.ok("GET", "/quality")
+    assert {"type": "person", "kind": "email", "value": "info@acme.com",
+            "records": 2} in report["blocked_identifiers"]
+    assert {"type": "account", "kind": "domain", "value": "initech.com",
+            "entities": 2} in report["shared_identifiers"]
+    assert all(s["kind"] != "email" for s in report["shared_identifiers"])  # blocked: not
+    assert len(report["open_reviews"]) == 1 and len(report["recent_rejections"]) == 1
+
+    # The OpenAPI document describes the report: its lists and their items, key for key.
+    spec = api.client.get("/openapi.json").json()
+    op = spec["paths"][f"{API}/quality"]["get"]
+    assert op["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/QualityOut"}
+    schemas = spec["components"]["schemas"]
+
+    def keys(name: str) -> set[str]:
+        return set(schemas[name]["properties"])
+
+    assert keys("QualityOut") == set(report)
+    for name, items in (("QualityEntity", report["people_without_account"]["items"]),
+                        ("QualityEntity", report["accounts_without_external_ref"]["items"]),
+                        ("BlockedIdentifier", report["blocked_identifiers"]),
+                        ("SharedIdentifier", report["shared_identifiers"]),
+                        ("QualityReviewItem", report["open_reviews"]),
+                        ("QualityReviewItem", report["recent_rejections"])):
+        assert items, name
+        assert all(set(item) == keys(name) for item in items), (name, items)
+    assert keys("QualityEntities") == set(report["people_without_account"])

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from typer.testing import CliRunner, Result
 
 import allroads
 from allroads.cli.main import app
+from allroads.cli.runtime import TENANT_ENV, only_tenant
 from allroads.domain.types import Actor, EntityType, IdentifyRequest, Role
 from allroads.resolution.hub import Hub
 from allroads.store import Store
@@ -27,17 +29,28 @@ runner = CliRunner()
 KEY = re.compile(r"ar_[0-9a-f]{8}_[A-Za-z0-9_\-]+")
 
 
-def command_paths() -> list[list[str]]:
-    """Every command of the tree, groups included, as argument lists (root first)."""
-    paths: list[list[str]] = []
+def commands() -> list[tuple[list[str], Any]]:
+    """Every command of the tree, groups included, with its path as argument list (root
+    first)."""
+    found: list[tuple[list[str], Any]] = []
 
-    def walk(cmd: object, path: list[str]) -> None:
-        paths.append(path)
+    def walk(cmd: Any, path: list[str]) -> None:
+        found.append((path, cmd))
         for name, sub in sorted(getattr(cmd, "commands", {}).items()):
             walk(sub, [*path, name])
 
     walk(typer.main.get_command(app), [])
-    return paths
+    return found
+
+
+def command_paths() -> list[list[str]]:
+    return [path for path, _ in commands()]
+
+
+def tenant_options() -> list[tuple[list[str], Any]]:
+    """Every command that takes --tenant, with that option."""
+    return [(path, param) for path, cmd in commands() for param in cmd.params
+            if "--tenant" in getattr(param, "opts", ())]
 
 
 def invoke(env: dict[str, str | None], *args: str) -> Result:
@@ -63,8 +76,13 @@ def jane(hub: Hub, actor: Actor) -> str:
 def test_every_command_help_has_an_example(path: list[str]) -> None:
     result = runner.invoke(app, [*path, "--help"])
     assert result.exit_code == 0, result.output
-    assert "Example" in result.output
-    assert "allroads" in result.output
+    lines = [line.strip() for line in result.output.splitlines()]
+    start = next((n for n, line in enumerate(lines) if line.startswith("Example")), None)
+    assert start is not None, result.output
+    command = " ".join(["allroads", *path])
+    examples = [line for line in lines[start + 1:]
+                if line == command or line.startswith(f"{command} ")]
+    assert examples, f"no example of `{command} ...` after 'Example':\n{result.output}"
 
 
 def test_no_arguments_shows_help() -> None:
@@ -154,8 +172,58 @@ def test_tenant_comes_from_the_environment_and_typos_create_nothing(
     assert typo.exit_code == 1 and "no tenant 'acmee'" in typo.stderr
     with hub.store.read() as tx:
         assert tx.tenant_by_slug("acmee") is None
-    missing = invoke(env, "apikey", "list")
-    assert missing.exit_code == 2 and "--tenant" in missing.output
+    only = invoke(env, "apikey", "list", "--json")  # acme is the only tenant
+    assert only.exit_code == 0 and len(json.loads(only.stdout)) == 1
+
+
+@pytest.mark.parametrize(("path", "option"), [pytest.param(path, option, id=" ".join(path))
+                                               for path, option in tenant_options()])
+def test_every_tenant_option_may_be_left_out(path: list[str], option: Any) -> None:
+    assert not option.required and option.envvar == TENANT_ENV
+    assert option.default is only_tenant
+    shown = " ".join(runner.invoke(app, [*path, "--help"]).output.replace("│", " ").split())
+    assert "[default: (the database's only tenant)]" in shown
+
+
+def test_without_a_tenant_the_only_one_is_used(jane: str, env: dict[str, str | None]) -> None:
+    result = invoke(env, "resolve", "email=jane@acme.com")
+    assert result.exit_code == 0, result.output
+    assert jane in result.stdout and "Jane Doe" in result.stdout
+    miss = invoke(env, "resolve", "email=a@b.com")  # as written: no --tenant, no env
+    assert miss.exit_code == 1
+    assert miss.stderr.startswith("Error: no person with email 'a@b.com'"), miss.output
+    report = json.loads(invoke(env, "quality", "--json").stdout)
+    assert [p["id"] for p in report["people_without_account"]["items"]] == [jane]
+    made = invoke(env, "apikey", "create", "--role", "viewer", "--json")
+    assert made.exit_code == 0 and json.loads(made.stdout)["tenant"] == "acme", made.output
+
+
+def test_with_several_tenants_one_must_be_named(jane: str, hub: Hub,
+                                                 env: dict[str, str | None]) -> None:
+    hub.ensure_tenant("globex")
+    for args in (["resolve", "email=jane@acme.com"], ["apikey", "list"],
+                 ["import", "list"], ["match", "candidates"]):
+        result = invoke(env, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.startswith("Error: no tenant given, and the database has 2: "
+                                        "acme, globex"), result.output
+        assert "--tenant acme" in result.stderr and f"{TENANT_ENV}=acme" in result.stderr
+        assert result.stdout == "" and "Traceback" not in result.output
+    named = invoke(env, "resolve", "email=jane@acme.com", "--tenant", "acme")
+    assert named.exit_code == 0 and jane in named.stdout
+    from_env = runner.invoke(app, ["resolve", "email=jane@acme.com"],
+                             env={**env, TENANT_ENV: "globex"})
+    assert from_env.exit_code == 1 and "no person with email" in from_env.stderr
+
+
+def test_without_any_tenant_the_error_says_how_to_make_one(env: dict[str, str | None]
+                                                             ) -> None:
+    result = invoke(env, "resolve", "email=a@b.com")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: no tenant given, and the database has none yet")
+    assert "allroads apikey create --tenant" in result.stderr
+    made = invoke(env, "apikey", "create", "--tenant", "acme", "--role", "admin")
+    assert made.exit_code == 0, made.output
 
 
 def test_resolve_finds_by_normalized_identifier(jane: str, env: dict[str, str | None]) -> None:
@@ -312,10 +380,11 @@ def test_serve_with_two_workers(hub: Hub, tmp_path: Path) -> None:
     key, _ = hub.create_api_key("acme", Role.INGEST)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "allroads.cli.main", "serve", "--port", str(port),
-         "--workers", "2"],
+        [sys.executable, "-m", "allroads.cli.main", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=process_env(ALLROADS_DATABASE_URL=hub.store.url))
+        # --host wins over the environment (which alone would show http://localhost:...)
+        env=process_env(ALLROADS_DATABASE_URL=hub.store.url, ALLROADS_HOST="localhost"))
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -340,7 +409,7 @@ def test_serve_with_two_workers(hub: Hub, tmp_path: Path) -> None:
         assert ids[:6] == ids[6:] and len(set(ids)) == 6
     finally:
         output = _stopped(proc, timeout=30)
-    assert "in 2 processes" in output, output
+    assert f"serving http://127.0.0.1:{port} " in output and "in 2 processes" in output, output
 
 
 def test_serve_as_a_process(server: str) -> None:

@@ -210,7 +210,9 @@ class EntityPublic(Output):
     created_at: dt.datetime
     updated_at: dt.datetime
     provenance: dict[str, Any] | None = Field(default=None, description="where each field's "
-                                              "value comes from; not in lists")
+                                              "value comes from (a list field's `values`: "
+                                              "where each of its values comes from); not in "
+                                              "lists")
 
 
 class PersonPublic(EntityPublic):
@@ -315,7 +317,10 @@ class KeepApartOut(Output):
 
 class ChangeOut(Output):
     id: int
-    entity: str
+    entity: str = Field(description="the id of the entity changed: this one, or one merged "
+                        "into it")
+    name: str | None = Field(description="that entity's display name (for an entity merged "
+                             "away, the one it was merged into)")
     at: dt.datetime
     touchpoint: str
     initiator: str
@@ -351,7 +356,9 @@ class ExplainOut(Output):
                                           "here (linked_by) and its link history")
     merges: list[dict[str, Any]]
     decisions: list[dict[str, Any]] = Field(description="force-together and force-apart "
-                                            "decisions made by people")
+                                            "decisions made by people (kind together, "
+                                            "apart, or cleared: a merge undone without "
+                                            "keeping them apart)")
 
 
 # Admin ----------------------------------------------------------------------------------
@@ -377,6 +384,10 @@ class IdentifierRuleIn(Input):
     priority: Annotated[int, Field(ge=1)] | None = None
     blocked_values: list[str] | None = None
     blocked_patterns: list[str] | None = None
+    block_repeated_digits: bool | None = Field(default=None, description="phone only: "
+                                               "numbers of one repeated digit never identify")
+    block_free_mail: bool | None = Field(default=None, description="domain only: free-mail "
+                                         "domains (gmail.com, ...) never identify")
     shared_limit: Annotated[int, Field(ge=1)] | None = None
 
 
@@ -426,6 +437,55 @@ class ApiKeyCreated(ApiKeyOut):
 class Health(Output):
     status: Literal["ok"]
     database: str
+
+
+# Quality --------------------------------------------------------------------------------
+class QualityEntity(Output):
+    id: str
+    display_name: str
+
+
+class QualityEntities(Output):
+    count: int = Field(description="how many there are")
+    items: list[QualityEntity] = Field(description="the first ones (?limit=)")
+
+
+class BlockedIdentifier(Output):
+    type: EntityTypeName
+    kind: str
+    value: str = Field(description="the normalized value, e.g. info@acme.com")
+    records: int = Field(description="how many records hold it")
+
+
+class SharedIdentifier(Output):
+    type: EntityTypeName
+    kind: str
+    value: str
+    entities: int = Field(description="how many customers hold it")
+
+
+class QualityReviewItem(Output):
+    public_id: str = Field(description="rev_... (open review) or rej_... (rejected record)")
+    entity_type: EntityTypeName
+    entity_ids: list[str] = Field(description="the customers the record pointed at")
+    reason: str
+    evidence: Any
+    created_at: dt.datetime
+
+
+class QualityOut(Output):
+    people_without_account: QualityEntities
+    accounts_without_external_ref: QualityEntities = Field(
+        description="accounts with no org_ref or external_id: no system's id leads to them")
+    blocked_identifiers: list[BlockedIdentifier] = Field(
+        description="values that never identify anyone (info@..., placeholder phones), up "
+        "to ?limit= per entity type")
+    shared_identifiers: list[SharedIdentifier] = Field(
+        description="identifying values held by several customers, up to ?limit= per entity "
+        "type")
+    open_reviews: list[QualityReviewItem] = Field(description="the newest first")
+    recent_rejections: list[QualityReviewItem] = Field(
+        description="records refused by a touchpoint's reject policy, the newest first")
 
 
 # Errors ---------------------------------------------------------------------------------

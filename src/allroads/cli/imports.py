@@ -386,6 +386,8 @@ def run(
 
         allroads import customers.csv --profile people --source shop --tenant acme
 
+        allroads import run customers.csv --profile people --source shop
+
         allroads import export.csv.gz -p people -s crm --match-on email --dry-run -t acme
 
         allroads import shop.csv -p people -s shop -o append_country_code -m "Handy=mobile"

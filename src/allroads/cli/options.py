@@ -10,10 +10,9 @@ from typing import Annotated
 
 import typer
 
+from allroads.cli.runtime import TENANT_ENV, only_tenant
 from allroads.domain.types import EntityType, Role
 from allroads.settings import SETTINGS
-
-TENANT_ENV = "ALLROADS_TENANT"
 
 
 def setting_help(name: str) -> str:
@@ -21,9 +20,11 @@ def setting_help(name: str) -> str:
     return f"{setting.help[0].upper()}{setting.help[1:]} [env: {setting.env}]"
 
 
+# Without --tenant or ALLROADS_TENANT, the database's only tenant (else an error naming them).
 TenantOpt = Annotated[str, typer.Option(
     "--tenant", "-t", envvar=TENANT_ENV, show_envvar=True, metavar="TENANT",
-    help="The tenant (its slug, e.g. acme).")]
+    default_factory=only_tenant, show_default="the database's only tenant",
+    help="The tenant (its slug, e.g. acme); needed when the database has several.")]
 
 JsonOpt = Annotated[bool, typer.Option(
     "--json", help="Print JSON instead of tables, for scripts.")]

@@ -47,11 +47,12 @@ def resolve(
 
     Identifiers are normalized first (Jane@ACME.com is jane@acme.com, (415) 555-2671 is
     +14155552671 in a US tenant). A merged-away customer answers with the one it was
-    merged into. Exits with 1 when nothing matches.
+    merged into. Exits with 1 when nothing matches. Without --tenant (or ALLROADS_TENANT)
+    it looks in the database's only tenant.
 
     Example:
 
-        allroads resolve email=jane.cho@acmeservices.com --tenant demo
+        allroads resolve email=jane.cho@acmeservices.com
 
         allroads resolve source=crm source_id=110 --type account --tenant demo --json
 

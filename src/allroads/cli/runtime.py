@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from allroads.domain.errors import InvalidInput, StoreError
+from allroads.domain.errors import InvalidInput, NotFound, StoreError
 from allroads.domain.types import Actor
 from allroads.resolution.hub import Hub
 from allroads.settings import Settings
@@ -15,6 +15,8 @@ from allroads.store import Store, TenantRow
 
 CLI_INITIATOR = "cli"
 CLI_TOUCHPOINT = "cli"
+TENANT_ENV = "ALLROADS_TENANT"
+TENANTS_LISTED = 20  # named in the error when a command needs --tenant
 
 
 # The database URLs the store supports, and what to say about near misses.
@@ -69,6 +71,29 @@ def hub_session(config: Settings | None = None) -> Iterator[Hub]:
         yield Hub(store)
     finally:
         store.close()
+
+
+def only_tenant() -> str:
+    """The tenant to act for when none is named (no --tenant, no ALLROADS_TENANT): the
+    database's only tenant. With none or several, an error says what to do."""
+    store = open_store(settings())
+    try:
+        with store.read() as tx:
+            slugs = [t.slug for t in tx.tenants()]
+    finally:
+        store.close()
+    if len(slugs) == 1:
+        return slugs[0]
+    if not slugs:
+        raise NotFound("no tenant given, and the database has none yet",
+                       hint="create one with `allroads apikey create --tenant acme --role "
+                       "admin`")
+    shown = ", ".join(slugs[:TENANTS_LISTED])
+    if len(slugs) > TENANTS_LISTED:
+        shown += f" and {len(slugs) - TENANTS_LISTED} more"
+    raise InvalidInput(f"no tenant given, and the database has {len(slugs)}: {shown}",
+                       field="tenant", hint=f"choose one with --tenant {slugs[0]} (or set "
+                       f"{TENANT_ENV}={slugs[0]})")
 
 
 def find_tenant(hub: Hub, slug: str) -> TenantRow:

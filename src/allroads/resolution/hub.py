@@ -497,14 +497,22 @@ class Hub:
     # History and explanations ---------------------------------------------------------
     def changelog(self, actor: Actor, etype: EntityType, public_id: str, *,
                   cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """The entity's changes and those of the entities merged into it, oldest first;
+        each with the display name of the entity it belongs to (an entity merged away has
+        no profile of its own: it is shown with this one's name)."""
         with self.store.read() as tx:
             entity = self._entity(tx, actor, etype, public_id)
             family = tx.merged_family([entity.id])
             ents = tx.entities_by_id(family)
             rows = tx.changes(family, after_id=decode_cursor(cursor), limit=limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [{"id": r.id, "entity": ents[r.entity_id].public_id, "at": r.at.isoformat(),
+            more = len(rows) > limit
+            rows = rows[:limit]
+            # One query for the page, whatever its length.
+            profiles = tx.profiles_by_id({entity.id, *(r.entity_id for r in rows)})
+        names = {eid: p.display_name for eid, p in profiles.items()}
+        fallback = names.get(entity.id)
+        items = [{"id": r.id, "entity": ents[r.entity_id].public_id,
+                  "name": names.get(r.entity_id, fallback), "at": r.at.isoformat(),
                   "touchpoint": r.touchpoint, "initiator": r.initiator, "field": r.field,
                   "old": r.old, "new": r.new, "merge_id": r.merge_public_id,
                   "import_id": r.import_id} for r in rows]

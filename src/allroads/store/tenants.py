@@ -37,6 +37,11 @@ class TenantQueries(TxBase):
         row = self.conn.execute(_TENANT, {"id": tenant_id}).first()
         return TenantRow(**row._mapping) if row else None
 
+    def tenants(self) -> list[TenantRow]:
+        """Every tenant, by slug."""
+        rows = self.conn.execute(sa.select(tenants).order_by(tenants.c.slug))
+        return [TenantRow(**r._mapping) for r in rows]
+
     def update_tenant(self, tenant_id: int, **values: Any) -> None:
         self.conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
 

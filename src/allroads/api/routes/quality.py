@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from allroads.api.deps import HubDep, ReaderKey
+from allroads.api.schemas import QualityOut
 from allroads.settings import Settings
 
 
@@ -21,8 +22,10 @@ def router(settings: Settings) -> APIRouter:
         return hub.quality(principal.actor(), limit=limit)
 
     r = APIRouter(tags=["Quality"])
-    r.add_api_route("/quality", quality, methods=["GET"], summary="Data quality report",
+    r.add_api_route("/quality", quality, methods=["GET"], response_model=QualityOut,
+                    summary="Data quality report",
                     description="Counts and first items of: people without an account, "
                     "accounts without an external reference, identifiers that are blocked or "
-                    "shared by several customers, and open review items.")
+                    "shared by several customers, open review items and recently rejected "
+                    "records.")
     return r
