@@ -52,7 +52,13 @@ from typing import Any, cast
 from allroads.domain.errors import AllroadsError, InvalidInput
 from allroads.domain.normalize.email import email_domain
 from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, utcnow
-from allroads.resolution.identify import Prepared, account_domain, identify, prepare
+from allroads.resolution.identify import (
+    Prepared,
+    account_domain,
+    account_evidence,
+    identify,
+    prepare,
+)
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.matching import incremental
 from allroads.resolution.matching.model import probability_of
@@ -471,8 +477,7 @@ class _Loader:
         for i, (eid, by, value) in chosen.items():
             run[i].account_id = eid
             run[i].account_public_id = ents[eid].public_id
-            run[i].account_evidence = {"rule": "account", "by": by, "value": value,
-                                       "account": ents[eid].public_id}
+            run[i].account_evidence = account_evidence(ents[eid].public_id, by, value)
 
 
 class _FuzzyCheck:

@@ -560,6 +560,17 @@ def account_domain(domain: str) -> str | None:
     return None if is_free_mail_domain(normal) else normal
 
 
+def account_evidence(account: str, by: str, value: str | None = None) -> dict[str, Any]:
+    """Why a person joins `account` (acc_...): `by` the account sent along ("account"),
+    org_ref, external_id or email_domain, and the value that matched (identify and the bulk
+    seed store the same item)."""
+    item: dict[str, Any] = {"rule": "account", "by": by}
+    if value is not None:
+        item["value"] = value
+    item["account"] = account
+    return item
+
+
 def _attach_account(u: Unit, person: EntityRow, p: Prepared,
                     account_result: IdentifyResult | None,
                     evidence: list[dict[str, Any]]) -> None:
@@ -570,7 +581,7 @@ def _attach_account(u: Unit, person: EntityRow, p: Prepared,
     if account_result is not None and account_result.id:
         acc = tx.entity_by_public_id(tenant, account_result.id)
         if acc is not None:
-            chosen = (acc.id, {"rule": "account", "by": "account", "account": acc.public_id})
+            chosen = (acc.id, account_evidence(acc.public_id, "account"))
     if chosen is None:
         refs = p.identifiers.get("org_ref", []) + [
             str(p.attributes[k]) for k in ("account_external_id",) if p.attributes.get(k)]
@@ -581,8 +592,7 @@ def _attach_account(u: Unit, person: EntityRow, p: Prepared,
                 hit = sorted(hits, key=lambda h: (h.kind != "org_ref", h.entity_id, h.value))[0]
                 acc = tx.entity(hit.entity_id)
                 assert acc is not None
-                chosen = (acc.id, {"rule": "account", "by": hit.kind, "value": hit.value,
-                                   "account": acc.public_id})
+                chosen = (acc.id, account_evidence(acc.public_id, hit.kind, hit.value))
     current = person
     if chosen is None and current.account_id is None:
         domains = [d for d in (account_domain(email_domain(e))
@@ -593,9 +603,8 @@ def _attach_account(u: Unit, person: EntityRow, p: Prepared,
             if len(owners) == 1:
                 acc = tx.entity(owners[0])
                 assert acc is not None
-                chosen = (acc.id, {"rule": "account", "by": "email_domain",
-                                   "value": min(h.value for h in hits),
-                                   "account": acc.public_id})
+                chosen = (acc.id, account_evidence(acc.public_id, "email_domain",
+                                                   min(h.value for h in hits)))
     if chosen is None or chosen[0] == current.account_id:
         return
     old = tx.entity(current.account_id) if current.account_id else None

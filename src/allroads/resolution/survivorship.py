@@ -58,13 +58,15 @@ def _union(bucket: list[Any], values: Iterable[Any], provenance: dict[str, Any],
            rec: SourceRecord) -> None:
     """Add `rec`'s values that `bucket` lacks, each credited to `rec`: the field's origin is
     its first value's, with every value's in `values`."""
+    here: dict[str, Any] | None = None  # rec's origin, worked out for its first new value
     for value in values:
         if value not in bucket:
             bucket.append(value)
+            here = here or _origin(rec)
             origin = provenance.get(key)
             if origin is None:
-                provenance[key] = origin = {**_origin(rec), "values": []}
-            origin["values"].append({"value": value, **_origin(rec)})
+                provenance[key] = origin = {**here, "values": []}
+            origin["values"].append({"value": value, **here})
 
 
 def golden_record(entity_type: EntityType, public_id: str,
