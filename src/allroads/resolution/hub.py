@@ -34,6 +34,7 @@ from allroads.resolution.identify import (
 )
 from allroads.resolution.ids import new_public_id
 from allroads.resolution.merging import merge_entities, protection, survivor, undo_merge
+from allroads.resolution.reblock import reblock
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.unit import (
     DEFAULT_SOURCE_PRIORITIES,
@@ -186,8 +187,12 @@ class Hub:
         rules = RuleSet.from_dict(etype, dict(data))
         stored = rules.to_dict()
         with self.store.write() as tx:
+            before = stored_rules(tx, actor.tenant_id, etype)
             tx.put_rule_set(actor.tenant_id, etype.value, stored, utcnow())
         self._settings_changed(actor.tenant_id)
+        # after every process has the new rules: a value written meanwhile is read too
+        reblock(self.store, actor.tenant_id, etype, rules,
+                before.kinds_blocked_differently(rules))
         return stored
 
     def _settings_changed(self, tenant_id: int) -> None:

@@ -36,6 +36,11 @@ class IdentifierRule:
     block_free_mail: bool = False
     shared_limit: int = 1
 
+    def blocks(self) -> tuple[Any, ...]:
+        """Everything that decides which of this kind's values are blocked."""
+        return (self.blocked_values, self.blocked_patterns, self.block_repeated_digits,
+                self.block_free_mail)
+
     @cached_property
     def _patterns(self) -> tuple[re.Pattern[str], ...]:
         return tuple(re.compile(p) for p in self.blocked_patterns)
@@ -133,6 +138,12 @@ class RuleSet:
             elif not (isinstance(values, str) and rule.blocked_reason(values)):
                 out[kind] = values
         return out
+
+    def kinds_blocked_differently(self, other: RuleSet) -> list[str]:
+        """The identifier kinds whose values `other` blocks otherwise than these rules do
+        (a blocked value or pattern added or removed, a built-in block switched)."""
+        kinds = sorted(self.identifiers.keys() | other.identifiers.keys())
+        return [k for k in kinds if self.rule(k).blocks() != other.rule(k).blocks()]
 
     @classmethod
     def default(cls, entity_type: EntityType) -> RuleSet:

@@ -39,6 +39,16 @@ _OF = (sa.select(idx.c.kind, idx.c.value, idx.c.record_id, records.c.source,
        .where(records.c.entity_id.in_(bp("ids", expanding=True)))
        .order_by(idx.c.added_at, idx.c.id))
 _OF_ACTIVE = _OF.where(idx.c.removed_at.is_(None))
+# A kind's active values in (value, id) order, from just after a given one: the look-up
+# index's order, so each page is a range of it.
+_OF_KIND = (sa.select(idx.c.id, idx.c.value, idx.c.record_id, idx.c.blocked)
+            .where(idx.c.tenant_id == bp("tenant_id"), idx.c.entity_type == bp("entity_type"),
+                   idx.c.kind == bp("kind"), idx.c.removed_at.is_(None),
+                   idx.c.value >= bp("after_value"),  # the index range; then past ties
+                   sa.or_(idx.c.value > bp("after_value"), idx.c.id > bp("after_id")))
+            .order_by(idx.c.value, idx.c.id).limit(bp("limit")))
+_SET_BLOCKED = (identifiers.update().where(idx.c.id.in_(bp("ids", expanding=True)))
+                .values(blocked=bp("blocked")))
 
 
 def _split(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -73,6 +83,22 @@ class IdentifierQueries(TxBase):
         params = [{"b_record": record_id, "b_kind": k, "b_value": v, "b_now": now}
                   for k, v in sorted(set(pairs))]
         self._run_many(_REMOVE, params)
+
+    def identifiers_of_kind(self, tenant_id: int, entity_type: str, kind: str,
+                            after: tuple[str, int] = ("", 0), limit: int = 5000
+                            ) -> list[tuple[int, str, int, bool]]:
+        """A page of the kind's active values, (id, value, record id, blocked) each, in
+        (value, id) order after `after` (the last row's value and id)."""
+        rows = self.conn.execute(_OF_KIND, {"tenant_id": tenant_id, "entity_type": entity_type,
+                                            "kind": kind, "after_value": after[0],
+                                            "after_id": after[1], "limit": limit})
+        return [(int(r[0]), str(r[1]), int(r[2]), bool(r[3])) for r in rows]
+
+    def set_identifiers_blocked(self, ids: Iterable[int], blocked: bool) -> None:
+        """Mark these index entries blocked (or not)."""
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), 500):
+            self._run(_SET_BLOCKED, {"ids": wanted[start:start + 500], "blocked": blocked})
 
     def active_identifiers(self, record_id: int) -> set[tuple[str, str]]:
         return {(r[0], r[1]) for r in self._rows(_ACTIVE, {"record_id": record_id})}

@@ -1,0 +1,105 @@
+"""A rule change that blocks values differently re-marks the values already stored, and
+works out their records' matching features again (`resolution/reblock.py`), on both
+databases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allroads.domain.types import Actor, EntityType, IdentifyRequest
+from allroads.resolution.hub import Hub
+from allroads.resolution.reblock import reblock
+from allroads.resolution.rules import RuleSet
+
+P, A = EntityType.PERSON, EntityType.ACCOUNT
+SHARED = r"@shared\.acme\.com$"
+
+
+def person(source_id: str, email: str, **attributes: Any) -> IdentifyRequest:
+    return IdentifyRequest(P, "crm", source_id, {"email": email},
+                           {"first_name": "Jane", "last_name": "Cho", **attributes})
+
+
+def blocked_values(hub: Hub, actor: Actor) -> dict[tuple[str, str, str], int]:
+    """The quality report's blocked values: (type, kind, value) -> records holding it."""
+    return {(b["type"], b["kind"], b["value"]): b["records"]
+            for b in hub.quality(actor)["blocked_identifiers"]}
+
+
+def stored_features(hub: Hub, actor: Actor, source_id: str) -> dict[str, Any]:
+    with hub.store.read() as tx:
+        record = tx.record(actor.tenant_id, "person", "crm", source_id)
+        assert record is not None
+        return tx.stored_match_features([record.id])[record.id][1]
+
+
+def test_kinds_blocked_differently() -> None:
+    rules = RuleSet.default(P)
+    assert rules.kinds_blocked_differently(rules) == []
+    changed = RuleSet.from_dict(P, {"identifiers": {
+        "email": {"blocked_patterns": [SHARED]},
+        "phone": {"block_repeated_digits": False},
+        "device_id": {"shared_limit": 9},  # not a block
+        "loyalty_id": {"blocked_values": ["0000"]},  # a kind with no rule before
+    }})
+    assert rules.kinds_blocked_differently(changed) == ["email", "loyalty_id", "phone"]
+    assert changed.kinds_blocked_differently(rules) == ["email", "loyalty_id", "phone"]
+
+
+def test_blocking_a_stored_value_marks_it_and_drops_it_from_matching(
+        hub: Hub, actor: Actor) -> None:
+    hub.identify(actor, person("1", "desk@shared.acme.com"))
+    hub.identify(actor, person("2", "jane@acme.com"))
+    assert blocked_values(hub, actor) == {}
+    assert stored_features(hub, actor, "1")["email_local"] == "desk"
+
+    hub.set_rules(actor, P, {"identifiers": {"email": {"blocked_patterns": [SHARED]}}})
+    assert blocked_values(hub, actor) == {("person", "email", "desk@shared.acme.com"): 1}
+    assert "email_local" not in stored_features(hub, actor, "1")
+    assert stored_features(hub, actor, "2")["email_local"] == "jane"
+
+    # Back to the defaults: the value identifies again, and matching reads it again.
+    hub.set_rules(actor, P, {})
+    assert blocked_values(hub, actor) == {}
+    assert stored_features(hub, actor, "1")["email_local"] == "desk"
+
+
+def test_switching_a_built_in_block_off_unblocks_stored_values(hub: Hub, actor: Actor) -> None:
+    hub.identify(actor, IdentifyRequest(A, "crm", "1", {"domain": "gmail.com"},
+                                        {"display_name": "Jane's shop"}))
+    assert blocked_values(hub, actor) == {("account", "domain", "gmail.com"): 1}
+    hub.set_rules(actor, A, {"identifiers": {"domain": {"block_free_mail": False}}})
+    assert blocked_values(hub, actor) == {}
+    hub.set_rules(actor, A, {"identifiers": {"domain": {"block_free_mail": True}}})
+    assert blocked_values(hub, actor) == {("account", "domain", "gmail.com"): 1}
+
+
+def test_every_stored_value_is_read_page_by_page(hub: Hub, actor: Actor) -> None:
+    """Pages of 2 rows: values held by several records, and values on both sides of the
+    blocks, are each marked once."""
+    emails = ["a@x.com", "desk@shared.acme.com", "desk@shared.acme.com", "help@shared.acme.com",
+              "b@x.com", "desk@shared.acme.com", "c@x.com"]
+    for i, email in enumerate(emails):
+        hub.identify(actor, person(str(i), email, first_name=f"P{i}", last_name=f"L{i}"))
+    rules = RuleSet.from_dict(P, {"identifiers": {"email": {"blocked_patterns": [SHARED]}}})
+    hub.set_rules(actor, P, rules.to_dict())
+    assert blocked_values(hub, actor) == {("person", "email", "desk@shared.acme.com"): 3,
+                                          ("person", "email", "help@shared.acme.com"): 1}
+    # The marks already agree: a second pass changes nothing.
+    again = reblock(hub.store, actor.tenant_id, P, rules, ["email"], page=2)
+    assert (again.blocked, again.unblocked, again.records) == (0, 0, 0)
+    # Unblocked a page at a time: every record holding one is worked out again.
+    done = reblock(hub.store, actor.tenant_id, P, RuleSet.default(P), ["email"], page=2)
+    assert (done.blocked, done.unblocked, done.records) == (0, 4, 4)
+    assert blocked_values(hub, actor) == {}
+
+
+def test_another_tenants_values_are_left_alone(hub: Hub, actor: Actor) -> None:
+    other_tenant = hub.ensure_tenant("globex", default_region="US")
+    other = Actor(other_tenant.id, "test", "api", "US")
+    hub.identify(actor, person("1", "desk@shared.acme.com"))
+    hub.identify(other, person("1", "desk@shared.acme.com"))
+    hub.set_rules(actor, P, {"identifiers": {"email": {"blocked_patterns": [SHARED]}}})
+    assert blocked_values(hub, actor) == {("person", "email", "desk@shared.acme.com"): 1}
+    assert blocked_values(hub, other) == {}
+    assert stored_features(hub, other, "1")["email_local"] == "desk"
