@@ -50,12 +50,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from allroads.domain.errors import AllroadsError, InvalidInput
-from allroads.domain.normalize.email import email_domain
 from allroads.domain.types import Action, Actor, EntityType, IdentifyRequest, utcnow
 from allroads.resolution.identify import (
     Prepared,
-    account_domain,
     account_evidence,
+    account_lookups,
+    choose_account,
     identify,
     prepare,
 )
@@ -444,13 +444,7 @@ class _Loader:
         account is sent along: such rows are routed)."""
         wanted: dict[int, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {}
         for i, r in enumerate(run):
-            refs = list(r.p.identifiers.get("org_ref", []))
-            if r.p.attributes.get("account_external_id"):
-                refs.append(str(r.p.attributes["account_external_id"]))
-            by_ref = [(kind, ref) for ref in refs for kind in ("org_ref", "external_id")]
-            domains = [d for d in (account_domain(email_domain(e))
-                                   for e in r.p.identifiers.get("email", [])) if d]
-            by_domain = [("domain", d) for d in domains]
+            by_ref, by_domain = account_lookups(r.p)
             if by_ref or by_domain:
                 wanted[i] = (by_ref, by_domain)
         if not wanted:
@@ -463,16 +457,8 @@ class _Loader:
             return
         chosen: dict[int, tuple[int, str, str]] = {}  # row -> (account, by, value)
         for i, (by_ref, by_domain) in wanted.items():
-            ref_hits = sorted((kind != "org_ref", eid, value, kind) for kind, value in by_ref
-                              for eid in hits.get((kind, value), ()))
-            if ref_hits:
-                _, eid, value, kind = ref_hits[0]
-                chosen[i] = (eid, kind, value)
-                continue
-            owners = {eid for pair in by_domain for eid in hits.get(pair, ())}
-            if len(owners) == 1:
-                chosen[i] = (owners.pop(), "email_domain",
-                             min(d for kind, d in by_domain if (kind, d) in hits))
+            if (found := choose_account(by_ref, by_domain, hits)) is not None:
+                chosen[i] = found
         ents = tx.entities_by_id(eid for eid, _, _ in chosen.values())
         for i, (eid, by, value) in chosen.items():
             run[i].account_id = eid

@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -571,11 +571,45 @@ def account_evidence(account: str, by: str, value: str | None = None) -> dict[st
     return item
 
 
+AccountHits = Mapping[tuple[str, str], Iterable[int]]
+
+
+def account_lookups(p: Prepared, *, by_domain: bool = True
+                    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """What a person's record finds its account by, as (kind, value) pairs of the account's
+    identifiers: its org_ref or external_id (the person's org_ref, or account_external_id),
+    and (with `by_domain`) its domain (each email's, free mail left out)."""
+    refs = list(p.identifiers.get("org_ref", []))
+    if p.attributes.get("account_external_id"):
+        refs.append(str(p.attributes["account_external_id"]))
+    domains = [d for d in (account_domain(email_domain(e))
+                           for e in p.identifiers.get("email", [])) if d] if by_domain else []
+    return ([(kind, ref) for ref in refs for kind in ("org_ref", "external_id")],
+            [("domain", d) for d in domains])
+
+
+def choose_account(by_ref: list[tuple[str, str]], by_domain: list[tuple[str, str]],
+                   hits: AccountHits) -> tuple[int, str, str] | None:
+    """The account a person joins, given the accounts holding each pair looked up (`hits`):
+    by org_ref before external_id, the lowest account id first; else by email domain, when
+    one account holds them all. (account id, by, the value that matched), or None."""
+    ref_hits = sorted((kind != "org_ref", eid, value, kind) for kind, value in by_ref
+                      for eid in hits.get((kind, value), ()))
+    if ref_hits:
+        _, eid, value, kind = ref_hits[0]
+        return eid, kind, value
+    owners = {eid for pair in by_domain for eid in hits.get(pair, ())}
+    if len(owners) == 1:
+        return owners.pop(), "email_domain", min(d for kind, d in by_domain if (kind, d) in hits)
+    return None
+
+
 def _attach_account(u: Unit, person: EntityRow, p: Prepared,
                     account_result: IdentifyResult | None,
                     evidence: list[dict[str, Any]]) -> None:
     """People attach to accounts: the account sent along, org_ref or the account's external
-    id, else the email domain. The decision's evidence is appended to `evidence`."""
+    id, else the email domain (for a person in no account yet). The decision's evidence is
+    appended to `evidence`."""
     tx, tenant = u.tx, u.actor.tenant_id
     chosen: tuple[int, dict[str, Any]] | None = None
     if account_result is not None and account_result.id:
@@ -583,31 +617,19 @@ def _attach_account(u: Unit, person: EntityRow, p: Prepared,
         if acc is not None:
             chosen = (acc.id, account_evidence(acc.public_id, "account"))
     if chosen is None:
-        refs = p.identifiers.get("org_ref", []) + [
-            str(p.attributes[k]) for k in ("account_external_id",) if p.attributes.get(k)]
-        if refs:
-            pairs = [(kind, ref) for ref in refs for kind in ("org_ref", "external_id")]
-            hits = tx.find_identifiers(tenant, "account", pairs)
-            if hits:
-                hit = sorted(hits, key=lambda h: (h.kind != "org_ref", h.entity_id, h.value))[0]
-                acc = tx.entity(hit.entity_id)
+        by_ref, by_domain = account_lookups(p, by_domain=person.account_id is None)
+        if by_ref or by_domain:
+            hits: dict[tuple[str, str], set[int]] = {}
+            for h in tx.find_identifiers(tenant, "account", by_ref + by_domain):
+                hits.setdefault((h.kind, h.value), set()).add(h.entity_id)
+            found = choose_account(by_ref, by_domain, hits)
+            if found is not None:
+                acc = tx.entity(found[0])
                 assert acc is not None
-                chosen = (acc.id, account_evidence(acc.public_id, hit.kind, hit.value))
-    current = person
-    if chosen is None and current.account_id is None:
-        domains = [d for d in (account_domain(email_domain(e))
-                               for e in p.identifiers.get("email", [])) if d]
-        if domains:
-            hits = tx.find_identifiers(tenant, "account", [("domain", d) for d in domains])
-            owners = sorted({h.entity_id for h in hits})
-            if len(owners) == 1:
-                acc = tx.entity(owners[0])
-                assert acc is not None
-                chosen = (acc.id, account_evidence(acc.public_id, "email_domain",
-                                                   min(h.value for h in hits)))
-    if chosen is None or chosen[0] == current.account_id:
+                chosen = (acc.id, account_evidence(acc.public_id, found[1], found[2]))
+    if chosen is None or chosen[0] == person.account_id:
         return
-    old = tx.entity(current.account_id) if current.account_id else None
+    old = tx.entity(person.account_id) if person.account_id else None
     tx.set_account(person.id, chosen[0], u.now)
     u.log(person.id, "account", old.public_id if old else None, chosen[1]["account"])
     evidence.append(chosen[1])
