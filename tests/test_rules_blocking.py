@@ -170,6 +170,11 @@ def test_built_in_blocks_are_checked_over_the_api(api: Api) -> None:
     problem = assert_problem(api.put("/rules/person", json=wrong_type), 422,
                              "validation_error")
     assert problem["errors"][0]["location"].endswith("block_repeated_digits"), problem
+    for loose in ("true", 1, "false", 0):  # as strict as the CLI: true or false only
+        for key in ("unique", "block_free_mail"):
+            res = api.put("/rules/account", json={"identifiers": {"domain": {key: loose}}})
+            problem = assert_problem(res, 422, "validation_error")
+            assert problem["errors"][0]["location"].endswith(key), problem
     wrong_kind = {"identifiers": {"email": {"block_free_mail": True}}}
     problem = assert_problem(api.put("/rules/account", json=wrong_kind), 422, "invalid_input")
     assert "email.block_free_mail: only domain" in problem["detail"]

@@ -13,7 +13,7 @@ import datetime as dt
 import zoneinfo
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 
 from allroads.domain.types import TOUCHPOINTS, Role
@@ -379,14 +379,15 @@ class SourceIn(Input):
 
 
 class IdentifierRuleIn(Input):
-    unique: bool | None = None
+    # true or false only: "true" or 1 is a 422, as the CLI refuses them (RuleSet.from_dict)
+    unique: StrictBool | None = None
     max_per_entity: Annotated[int, Field(ge=1)] | None = None
     priority: Annotated[int, Field(ge=1)] | None = None
     blocked_values: list[str] | None = None
     blocked_patterns: list[str] | None = None
-    block_repeated_digits: bool | None = Field(default=None, description="phone only: "
+    block_repeated_digits: StrictBool | None = Field(default=None, description="phone only: "
                                                "numbers of one repeated digit never identify")
-    block_free_mail: bool | None = Field(default=None, description="domain only: free-mail "
+    block_free_mail: StrictBool | None = Field(default=None, description="domain only: free-mail "
                                          "domains (gmail.com, ...) never identify")
     shared_limit: Annotated[int, Field(ge=1)] | None = None
 

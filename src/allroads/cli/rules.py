@@ -13,6 +13,7 @@ from allroads.cli.options import EntityTypeOpt, JsonOpt, TenantOpt
 from allroads.cli.render import console, print_json, table
 from allroads.domain.errors import InvalidInput
 from allroads.domain.types import EntityType
+from allroads.resolution.rules import BUILT_IN_BLOCKS
 
 app = typer.Typer(no_args_is_help=True, help="""Show and set the match rules of a tenant.
 
@@ -102,11 +103,7 @@ def render(rules: dict[str, Any], title: str) -> None:
                         ("Touchpoint", "Policy"), sorted(rules.get("policies", {}).items())))
 
 
-# The built-in blocks a rule may have switched on, as the Blocked column names them.
-_BUILT_IN_BLOCKS = (("block_repeated_digits", "one repeated digit"),
-                    ("block_free_mail", "free-mail domains"))
-
-
 def _blocked(rule: dict[str, Any]) -> str:
-    built_in = [name for key, name in _BUILT_IN_BLOCKS if rule[key]]
+    """The Blocked column: the built-in blocks switched on, then the values and patterns."""
+    built_in = [name for key, (_, name) in BUILT_IN_BLOCKS.items() if rule[key]]
     return ", ".join([*built_in, *rule["blocked_values"], *rule["blocked_patterns"]])

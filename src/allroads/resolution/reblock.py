@@ -8,7 +8,8 @@ shared, and fuzzy matching reads the stored features. So when a rule change bloc
 differently (a value or pattern added or removed, a built-in block switched), every stored
 value of the kinds it touches is read again, page by page in the look-up index's order; the
 values whose mark changes are marked anew, and their records' features and blocking keys
-worked out again, one transaction a page, so identify's writes wait for one page at most.
+worked out again, in one transaction for the page (read beforehand, outside it): identify's
+writes wait for a page's changes at most, and not at all for a page with none.
 """
 
 from __future__ import annotations
@@ -45,17 +46,20 @@ def reblock(store: Store, tenant_id: int, etype: EntityType, rules: RuleSet,
         rule = rules.rule(kind)
         after = ("", 0)
         while True:
-            with store.write() as tx:
+            with store.read() as tx:
                 rows = tx.identifiers_of_kind(tenant_id, etype.value, kind, after, page)
-                if not rows:
-                    break
-                after = (rows[-1][1], rows[-1][0])
-                now = {row_id: rule.blocked_reason(value) is not None
-                       for row_id, value, _, _ in rows}
-                flipped = [(row_id, record_id) for row_id, _, record_id, was in rows
-                           if now[row_id] != was]
-                if not flipped:
-                    continue
+            if not rows:
+                break
+            after = (rows[-1][1], rows[-1][0])
+            now = {row_id: rule.blocked_reason(value) is not None
+                   for row_id, value, _, _ in rows}
+            flipped = [(row_id, record_id) for row_id, _, record_id, was in rows
+                       if now[row_id] != was]
+            if not flipped:
+                continue
+            # A value written since the page was read was marked by these rules already; one
+            # removed meanwhile keeps its mark as history.
+            with store.write() as tx:
                 for mark in (True, False):
                     tx.set_identifiers_blocked(
                         [row_id for row_id, _ in flipped if now[row_id] is mark], mark)

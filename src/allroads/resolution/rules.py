@@ -31,7 +31,7 @@ class IdentifierRule:
     priority: int = 50
     blocked_values: tuple[str, ...] = ()
     blocked_patterns: tuple[str, ...] = ()
-    # Built-in blocks, each for the one kind whose values it can read (_BUILT_IN_BLOCKS).
+    # Built-in blocks, each for the one kind whose values it can read (BUILT_IN_BLOCKS).
     block_repeated_digits: bool = False
     block_free_mail: bool = False
     shared_limit: int = 1
@@ -62,9 +62,10 @@ class IdentifierRule:
 # Checked for every phone of every request, often several times: parse each number once.
 _repeated_digit_phone = lru_cache(maxsize=100_000)(is_repeated_digit_phone)
 
-# Each built-in block and the one kind it applies to: only an E.164 phone has a national
-# number to read, only a domain can be a free-mail domain.
-_BUILT_IN_BLOCKS = {"block_repeated_digits": "phone", "block_free_mail": "domain"}
+# Each built-in block: the one kind it applies to (only an E.164 phone has a national
+# number to read, only a domain can be a free-mail domain), and what it blocks, in words.
+BUILT_IN_BLOCKS = {"block_repeated_digits": ("phone", "one repeated digit"),
+                   "block_free_mail": ("domain", "free-mail domains")}
 _SETTINGS = tuple(f.name for f in fields(IdentifierRule) if f.name != "kind")
 
 
@@ -187,10 +188,10 @@ class RuleSet:
                         isinstance(v, str) for v in current[key]):
                     problems.append(f"identifiers.{kind}.{key}: must be a list of strings")
                     current[key] = ()
-            for key in ("unique", *_BUILT_IN_BLOCKS):
+            for key in ("unique", *BUILT_IN_BLOCKS):
                 if not isinstance(current[key], bool):
                     problems.append(f"identifiers.{kind}.{key}: must be true or false")
-            for key, only in _BUILT_IN_BLOCKS.items():
+            for key, (only, _) in BUILT_IN_BLOCKS.items():
                 if current[key] is True and kind != only:
                     problems.append(f"identifiers.{kind}.{key}: only {only} values can be "
                                     f"checked this way; set it on identifiers.{only}")
