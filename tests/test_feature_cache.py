@@ -148,5 +148,6 @@ def test_bulk_seed_a_match_run_and_index_store_features(hub: Hub, actor: Actor) 
     counts = runs.index(actor, "person", batch=2, progress=lambda d, t: seen.append((d, t)))
     assert _stored(hub.store) == expected
     with hub.store.read() as tx:
-        assert counts == {"records": 3, "keys": tx.count_match_keys(actor.tenant_id, "person")}
+        assert counts == {"records": 3, "keys": tx.count_match_keys(actor.tenant_id, "person"),
+                          "blocked": 0, "unblocked": 0}
     assert counts["keys"] > 0 and seen == [(2, 3), (3, 3)]

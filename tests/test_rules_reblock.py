@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from allroads.batch.runs import MatchRuns
 from allroads.domain.types import Actor, EntityType, IdentifyRequest
 from allroads.resolution.hub import Hub
 from allroads.resolution.reblock import reblock
@@ -103,3 +104,21 @@ def test_another_tenants_values_are_left_alone(hub: Hub, actor: Actor) -> None:
     assert blocked_values(hub, actor) == {("person", "email", "desk@shared.acme.com"): 1}
     assert blocked_values(hub, other) == {}
     assert stored_features(hub, other, "1")["email_local"] == "desk"
+
+
+def test_match_index_repairs_the_marks(hub: Hub, actor: Actor) -> None:
+    """A pass that stopped part-way left marks that disagree with the rules: `match index`
+    (MatchRuns.index) marks every stored value of every kind with a rule again."""
+    hub.identify(actor, person("1", "info@acme.com"))  # blocked by the default patterns
+    hub.identify(actor, person("2", "jane@acme.com"))
+    with hub.store.write() as tx:
+        rows = tx.identifiers_of_kind(actor.tenant_id, "person", "email")
+        assert [(value, blocked) for _, value, _, blocked in rows] == [
+            ("info@acme.com", True), ("jane@acme.com", False)]
+        tx.set_identifiers_blocked([rows[0][0]], False)
+        tx.set_identifiers_blocked([rows[1][0]], True)
+    assert blocked_values(hub, actor) == {("person", "email", "jane@acme.com"): 1}
+    counts = MatchRuns(hub.store).index(actor, "person")
+    assert (counts["blocked"], counts["unblocked"]) == (1, 1)
+    assert blocked_values(hub, actor) == {("person", "email", "info@acme.com"): 1}
+    assert MatchRuns(hub.store).index(actor, "person")["blocked"] == 0  # nothing left

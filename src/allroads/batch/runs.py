@@ -57,6 +57,7 @@ from allroads.resolution.matching import incremental
 from allroads.resolution.matching.estimate import Patterns
 from allroads.resolution.matching.model import MatchModel, Parameters, Thresholds
 from allroads.resolution.merging import merge_entities, protection, survivor
+from allroads.resolution.reblock import reblock
 from allroads.resolution.rules import RuleSet
 from allroads.resolution.unit import TenantSettingsCache, Unit, stored_rules
 from allroads.store import EntityRow, Store, Tx
@@ -432,8 +433,10 @@ class MatchRuns:
               progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """Rebuild the blocking keys and stored features of every live record of the type
         (what identify's fuzzy look-ups read), `batch` records per transaction, without a
-        match run: after an upgrade that stores features, or to repair the index.
-        `progress(done, total)` after each batch. Counts of records and keys."""
+        match run: after an upgrade that stores features, or to repair the index; then mark
+        every stored value of a kind with a rule blocked or not by the rules as they are now
+        (`reblock`). `progress(done, total)` after each batch. Counts of records, keys, and
+        values marked anew."""
         self._model(entity_type)
         etype = EntityType(entity_type)
         features = incremental.features_for(etype.value)
@@ -456,7 +459,10 @@ class MatchRuns:
             after = chunk[-1].id
             if progress is not None:
                 progress(done, max(total, done))
-        return {"records": done, "keys": keys}
+        # and every stored value marked blocked or not as the rules say now (a repair)
+        marks = reblock(self.store, actor.tenant_id, etype, rules, sorted(rules.identifiers))
+        return {"records": done, "keys": keys, "blocked": marks.blocked,
+                "unblocked": marks.unblocked}
 
     # The review queue -------------------------------------------------------------------
     def candidates(self, actor: Actor, entity_type: str | None = None, status: str = "open",

@@ -145,10 +145,11 @@ def index(
     """Rebuild the blocking keys and stored features of every record of a type: what
     identify's and imports' fuzzy look-ups read. Merges nothing and queues nothing.
 
-    Run it once after upgrading from a version that did not store features (until then
-    fuzzy look-ups work them out from each candidate record, which is slower), or to
-    repair the index. Safe to run while the server runs; a record written meanwhile is
-    indexed by its own write.
+    Then marks every stored identifier blocked or not as the rules say now. Run it once
+    after upgrading from a version that did not store features (until then fuzzy look-ups
+    work them out from each candidate record, which is slower), or to repair the index.
+    Safe to run while the server runs; a record written meanwhile is indexed by its own
+    write.
 
     Example:
 
@@ -168,7 +169,8 @@ def index(
     else:
         out.print(table(f"Index of {etype.value} records rebuilt", ("", "Count"), [
             ("Records", _n(counts["records"])), ("Blocking keys", _n(counts["keys"])),
-            ("Seconds", f"{seconds:.2f}")]))
+            ("Values now blocked", _n(counts["blocked"])),
+            ("Values now unblocked", _n(counts["unblocked"])), ("Seconds", f"{seconds:.2f}")]))
 
 
 @app.command("candidates")
