@@ -90,7 +90,7 @@ def flatten_record(record: MatchRecord, rules: RuleSet) -> dict[str, Any]:
     """A stored record in the attribute vocabulary the matching features read (see
     ``incremental.flat_record``: the same on both paths), with its id and source; its
     identifiers without the values `rules` (the tenant's) block, as identify reads them."""
-    flat = incremental.flat_record(record.attributes, rules.without_blocked(record.identifiers))
+    flat = incremental.stored_flat_record(record.attributes, record.identifiers, rules)
     return {"id": record.id, "source": record.source,
             **{k: v for k, v in flat.items() if k not in ("id", "source")}}
 

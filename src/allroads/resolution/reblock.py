@@ -82,8 +82,7 @@ def _reindex(tx: Tx, tenant_id: int, etype: EntityType, rules: RuleSet,
     heads = {h.id: h for h in tx.match_record_heads(tenant_id, etype.value, record_ids)}
     contents = tx.match_record_contents(sorted(heads))
     for rid, (attributes, identifiers) in contents.items():
-        features = featurize(incremental.flat_record(attributes,
-                                                     rules.without_blocked(identifiers)))
+        features = featurize(incremental.stored_flat_record(attributes, identifiers, rules))
         incremental.index_record(tx, tenant_id, etype.value, rid, heads[rid].version,
                                  features)
     return len(contents)

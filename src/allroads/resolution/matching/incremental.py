@@ -51,6 +51,7 @@ from allroads.resolution.matching.model import (
     probability_of,
 )
 from allroads.resolution.matching.people import person_features, person_model
+from allroads.resolution.rules import RuleSet
 from allroads.resolution.unit import stored_rules
 from allroads.store import Tx
 from allroads.store.match_keys import RecordHead
@@ -111,6 +112,15 @@ def flat_record(attributes: Mapping[str, Any], identifiers: Mapping[str, Any]
         if first not in (None, [], ""):
             flat[kind] = first
     return flat
+
+
+def stored_flat_record(attributes: Mapping[str, Any], identifiers: Mapping[str, Any],
+                       rules: RuleSet) -> dict[str, Any]:
+    """A stored record as matching reads it: `flat_record` of its identifiers without the
+    values the tenant's `rules` block now, as identify reads a record it receives. The match
+    runs, `match index`, re-marking after a rule change and the fallback for a record
+    without stored features all read stored records so."""
+    return flat_record(attributes, rules.without_blocked(identifiers))
 
 
 def _flatten_address(address: Mapping[str, Any], flat: dict[str, Any]) -> None:
@@ -360,8 +370,7 @@ class FeatureCache:
             for head in missing:
                 if head.id in contents:
                     attributes, identifiers = contents[head.id]
-                    features = featurize(flat_record(attributes,
-                                                     rules.without_blocked(identifiers)))
+                    features = featurize(stored_flat_record(attributes, identifiers, rules))
                     entries[(head.id, head.version, head.content_hash)] = features
                     out[head.id] = (head, features)
         return out
@@ -608,4 +617,5 @@ def index_records(tx: Tx, tenant_id: int, entity_type: str,
 
 __all__ = ["MODELS", "FuzzyDecision", "FuzzyMatch", "ModelCache", "Scorer", "decide",
            "find_matches", "find_matches_many", "flat_record", "index_record", "index_records",
-           "key_model", "keys_of", "stored_features", "tenant_model", "wants_fuzzy"]
+           "key_model", "keys_of", "stored_features", "stored_flat_record", "tenant_model",
+           "wants_fuzzy"]
