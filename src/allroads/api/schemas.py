@@ -385,10 +385,11 @@ class IdentifierRuleIn(Input):
     priority: Annotated[int, Field(ge=1)] | None = None
     blocked_values: list[str] | None = None
     blocked_patterns: list[str] | None = None
-    block_repeated_digits: StrictBool | None = Field(default=None, description="phone only: "
-                                               "numbers of one repeated digit never identify")
-    block_free_mail: StrictBool | None = Field(default=None, description="domain only: free-mail "
-                                         "domains (gmail.com, ...) never identify")
+    block_repeated_digits: StrictBool | None = Field(
+        default=None, description="phone only: numbers of one repeated digit never identify")
+    block_free_mail: StrictBool | None = Field(
+        default=None, description="domain only: free-mail domains (gmail.com, ...) never "
+        "identify")
     shared_limit: Annotated[int, Field(ge=1)] | None = None
 
 
