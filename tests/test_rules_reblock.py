@@ -4,13 +4,19 @@ databases."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
 from allroads.batch.runs import MatchRuns
+from allroads.cli.main import app
 from allroads.domain.types import Actor, EntityType, IdentifyRequest
 from allroads.resolution.hub import Hub
 from allroads.resolution.reblock import reblock
 from allroads.resolution.rules import RuleSet
+from api_helpers import make_api
 
 P, A = EntityType.PERSON, EntityType.ACCOUNT
 SHARED = r"@shared\.acme\.com$"
@@ -54,7 +60,8 @@ def test_blocking_a_stored_value_marks_it_and_drops_it_from_matching(
     assert blocked_values(hub, actor) == {}
     assert stored_features(hub, actor, "1")["email_local"] == "desk"
 
-    hub.set_rules(actor, P, {"identifiers": {"email": {"blocked_patterns": [SHARED]}}})
+    saved = hub.set_rules(actor, P, {"identifiers": {"email": {"blocked_patterns": [SHARED]}}})
+    assert saved["remarked"] == {"checked": 2, "blocked": 1, "unblocked": 0, "records": 1}
     assert blocked_values(hub, actor) == {("person", "email", "desk@shared.acme.com"): 1}
     assert "email_local" not in stored_features(hub, actor, "1")
     assert stored_features(hub, actor, "2")["email_local"] == "jane"
@@ -122,3 +129,42 @@ def test_match_index_repairs_the_marks(hub: Hub, actor: Actor) -> None:
     assert (counts["blocked"], counts["unblocked"]) == (1, 1)
     assert blocked_values(hub, actor) == {("person", "email", "info@acme.com"): 1}
     assert MatchRuns(hub.store).index(actor, "person")["blocked"] == 0  # nothing left
+
+
+def test_progress_and_counts_reach_the_api_and_the_cli(hub: Hub, actor: Actor,
+                                                       tmp_path: Path) -> None:
+    """The pass reports its progress page by page, and the API's and the CLI's answers say
+    what it did."""
+    for i, email in enumerate(["a@x.com", "desk@shared.acme.com", "b@x.com"]):
+        hub.identify(actor, person(str(i), email, first_name=f"P{i}"))
+    hub.identify(actor, IdentifyRequest(P, "crm", "9", {"phone": "+14155552671"}, {}))
+    rules = RuleSet.from_dict(P, {"identifiers": {"email": {"blocked_patterns": [SHARED]}}})
+    seen: list[tuple[int, int]] = []
+    done = reblock(hub.store, actor.tenant_id, P, rules, ["phone", "email", "email"], page=2,
+                   progress=lambda checked, total: seen.append((checked, total)))
+    assert seen == [(2, 4), (3, 4), (4, 4)]  # the emails' two pages, then the phone's
+    assert (done.checked, done.blocked, done.unblocked, done.records) == (4, 1, 0, 1)
+    assert reblock(hub.store, actor.tenant_id, P, rules, []).checked == 0
+
+    # Over HTTP: saving the pattern reads the emails again (their marks agree already),
+    # then switching it off unblocks the stored value again.
+    api = make_api(hub)
+    saved = api.ok("PUT", "/rules/person", json=rules.to_dict())
+    assert saved["remarked"] == {"checked": 3, "blocked": 0, "unblocked": 0, "records": 0}
+    saved = api.ok("PUT", "/rules/person", json={})
+    assert saved["remarked"] == {"checked": 3, "blocked": 0, "unblocked": 1, "records": 1}
+    unchanged = api.ok("PUT", "/rules/person", json={"policies": {"api": "review"}})
+    assert unchanged["remarked"]["checked"] == 0
+
+    # The CLI prints the counts under the rules (and has them in --json).
+    rules_file = tmp_path / "rules.json"
+    rules_file.write_text(json.dumps(rules.to_dict()))
+    env = {"ALLROADS_DATABASE_URL": hub.store.url, "ALLROADS_TENANT": None}
+    shown = CliRunner().invoke(app, ["rules", "set", str(rules_file), "-t", "acme"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert ("Stored values read again: 3; now blocked 1, unblocked 0; records re-indexed 1."
+            in shown.stdout)
+    as_json = CliRunner().invoke(app, ["rules", "set", str(rules_file), "-t", "acme",
+                                       "--json"], env=env)
+    assert json.loads(as_json.stdout)["remarked"] == {"checked": 0, "blocked": 0,
+                                                       "unblocked": 0, "records": 0}

@@ -396,6 +396,8 @@ class IdentifierRuleIn(Input):
 class RulesIn(Input):
     entity_type: EntityTypeName | None = Field(default=None, description="ignored; accepted "
                                                "so a GET can be sent back")
+    remarked: dict[str, Any] | None = Field(default=None, description="ignored; accepted so "
+                                            "a PUT's answer can be sent back")
     identifiers: dict[str, IdentifierRuleIn] = Field(default_factory=dict)
     policies: dict[str, Literal["reject", "review", "merge"]] = Field(
         default_factory=dict, description="per touchpoint, what to do when one request "
@@ -411,6 +413,21 @@ class RulesOut(Output):
     entity_type: EntityTypeName
     identifiers: dict[str, dict[str, Any]]
     policies: dict[str, str]
+
+
+class RemarkedOut(Output):
+    checked: int = Field(description="stored values read again, of the kinds whose blocks "
+                         "changed (0 when no block changed)")
+    blocked: int = Field(description="stored values blocked now that identified before")
+    unblocked: int = Field(description="stored values that identify again")
+    records: int = Field(description="records whose matching features were worked out again")
+
+
+class RulesSaved(RulesOut):
+    remarked: RemarkedOut = Field(description="what saving did to the values already stored: "
+                                  "a change in blocked values, patterns or built-in blocks "
+                                  "marks every stored value of those kinds again before the "
+                                  "answer")
 
 
 class ApiKeyOut(Output):

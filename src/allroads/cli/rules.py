@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 
 from allroads.cli import runtime
+from allroads.cli.errors import err_console
 from allroads.cli.options import EntityTypeOpt, JsonOpt, TenantOpt
 from allroads.cli.render import console, print_json, table
 from allroads.domain.errors import InvalidInput
@@ -61,6 +64,8 @@ def set_rules(
     """Replace the match rules for people or accounts with a JSON rule set.
 
     Settings not given keep their defaults; every problem in the file is reported at once.
+    When blocked values, patterns or built-in blocks change, every stored value of those
+    kinds is marked again (a progress bar shows it; seconds at a million values).
 
     Example:
 
@@ -76,12 +81,26 @@ def set_rules(
     if not isinstance(data, dict):
         raise InvalidInput(f"{file}: expected a JSON object with identifiers and policies",
                            field="file")
-    with runtime.hub_session() as hub:
-        rules = hub.set_rules(runtime.cli_actor(hub, tenant), etype, data)
+    bar = RichProgress(TextColumn("[bold]Marking stored values"), BarColumn(),
+                       MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=err_console if as_json else console, transient=True)
+
+    def report(done: int, total: int) -> None:  # the bar shows once there is work
+        if not bar.tasks:
+            bar.add_task("remark", total=total)
+        bar.update(bar.task_ids[0], completed=done, total=total)
+
+    with runtime.hub_session() as hub, bar:
+        rules = hub.set_rules(runtime.cli_actor(hub, tenant), etype, data, progress=report)
     if as_json:
         print_json(rules)
-    else:
-        render(rules, f"{etype.value} rules of {tenant} (saved)")
+        return
+    render(rules, f"{etype.value} rules of {tenant} (saved)")
+    marks = rules["remarked"]
+    if marks["checked"]:
+        console.print(f"Stored values read again: {marks['checked']:,}; now blocked "
+                      f"{marks['blocked']:,}, unblocked {marks['unblocked']:,}; records "
+                      f"re-indexed {marks['records']:,}.")
 
 
 def _read(file: Path) -> str:

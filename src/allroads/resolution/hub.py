@@ -6,6 +6,7 @@ touchpoint). Errors are from allroads.domain.errors; the edges translate them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -182,8 +183,10 @@ class Hub:
         with self.store.read() as tx:
             return stored_rules(tx, actor.tenant_id, etype).to_dict()
 
-    def set_rules(self, actor: Actor, etype: EntityType, data: Mapping[str, Any]
-                  ) -> dict[str, Any]:
+    def set_rules(self, actor: Actor, etype: EntityType, data: Mapping[str, Any], *,
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Save the tenant's rules for the type; the saved rule set, with `remarked`: what
+        it did to the values already stored (`reblock`, whose `progress` this is)."""
         rules = RuleSet.from_dict(etype, dict(data))
         stored = rules.to_dict()
         with self.store.write() as tx:
@@ -191,9 +194,9 @@ class Hub:
             tx.put_rule_set(actor.tenant_id, etype.value, stored, utcnow())
         self._settings_changed(actor.tenant_id)
         # after every process has the new rules: a value written meanwhile is read too
-        reblock(self.store, actor.tenant_id, etype, rules,
-                before.kinds_blocked_differently(rules))
-        return stored
+        remarked = reblock(self.store, actor.tenant_id, etype, rules,
+                           before.kinds_blocked_differently(rules), progress=progress)
+        return {**stored, "remarked": dataclasses.asdict(remarked)}
 
     def _settings_changed(self, tenant_id: int) -> None:
         """The tenant's rules or source priorities changed: this process's copy is dropped

@@ -29,6 +29,7 @@ from allroads.api.schemas import (
     EntityTypeName,
     RulesIn,
     RulesOut,
+    RulesSaved,
     SourceIn,
     SourceList,
     SourceOut,
@@ -56,7 +57,7 @@ def router() -> APIRouter:
     rules = APIRouter(tags=["Rules"], route_class=IdempotentRoute)
     rules.add_api_route("/rules/{type}", get_rules, methods=["GET"], response_model=RulesOut,
                         summary="Get the match rules")
-    rules.add_api_route("/rules/{type}", put_rules, methods=["PUT"], response_model=RulesOut,
+    rules.add_api_route("/rules/{type}", put_rules, methods=["PUT"], response_model=RulesSaved,
                         summary="Change the match rules",
                         description="Settings sent replace the defaults for the kinds and "
                         "touchpoints named; every problem is reported at once.")
