@@ -143,6 +143,12 @@ def test_progress_and_counts_reach_the_api_and_the_cli(hub: Hub, actor: Actor,
     done = reblock(hub.store, actor.tenant_id, P, rules, ["phone", "email", "email"], page=2,
                    progress=lambda checked, total: seen.append((checked, total)))
     assert seen == [(2, 4), (3, 4), (4, 4)]  # the emails' two pages, then the phone's
+    # A value removed from its record is not read, but counted in the first total.
+    hub.identify(actor, IdentifyRequest(P, "crm", "9", {"phone": "+14155552672"}, {}))
+    seen.clear()
+    reblock(hub.store, actor.tenant_id, P, rules, ["phone"],
+            progress=lambda checked, total: seen.append((checked, total)))
+    assert seen == [(1, 2), (1, 1)]
     assert (done.checked, done.blocked, done.unblocked, done.records) == (4, 1, 0, 1)
     assert reblock(hub.store, actor.tenant_id, P, rules, []).checked == 0
 

@@ -10,8 +10,9 @@ value of the kinds it touches is read again, page by page in the look-up index's
 values whose mark changes are marked anew, and their records' features and blocking keys
 worked out again, in one transaction for the page (read beforehand, outside it): identify's
 writes wait for a page's changes at most, and not at all for a page with none. At a
-million values of a kind this takes seconds (about 10 s with nothing to change, 25 s when
-fifty thousand change, on the benchmark machine), so callers can follow its progress.
+million values of a kind this takes seconds (4 s with nothing to change, 10 s when fifty
+thousand change, on the benchmark machine: benchmarks/remark_bench.py), so callers can
+follow its progress.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def reblock(store: Store, tenant_id: int, etype: EntityType, rules: RuleSet,
             kinds: Iterable[str], *, page: int = PAGE,
             progress: Callable[[int, int], None] | None = None) -> Reblocked:
     """Mark every stored active value of these kinds as `rules` block it now;
-    `progress(checked, total)` after each page."""
+    `progress(checked, total)` after each page (the total counts removed values too; the
+    last call has `checked == total`)."""
     done = Reblocked()
     kinds = sorted(set(kinds))
     if not kinds:
@@ -80,6 +82,8 @@ def reblock(store: Store, tenant_id: int, etype: EntityType, rules: RuleSet,
                                              {record_id for _, record_id in flipped})
             if progress is not None:
                 progress(done.checked, max(total, done.checked))
+    if progress is not None and done.checked < total:  # some were removed values
+        progress(done.checked, done.checked)
     if done.blocked or done.unblocked:
         log.info("tenant %s, %s rules: %d stored values blocked, %d unblocked, %d records "
                  "re-indexed", tenant_id, etype.value, done.blocked, done.unblocked,

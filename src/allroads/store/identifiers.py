@@ -41,14 +41,16 @@ _OF = (sa.select(idx.c.kind, idx.c.value, idx.c.record_id, records.c.source,
 _OF_ACTIVE = _OF.where(idx.c.removed_at.is_(None))
 # A kind's active values in (value, id) order, from just after a given one: the look-up
 # index's order, so each page is a range of it.
-_KIND_ACTIVE = (idx.c.tenant_id == bp("tenant_id"), idx.c.entity_type == bp("entity_type"),
-                idx.c.kind == bp("kind"), idx.c.removed_at.is_(None))
+_KIND = (idx.c.tenant_id == bp("tenant_id"), idx.c.entity_type == bp("entity_type"),
+         idx.c.kind == bp("kind"))
 _OF_KIND = (sa.select(idx.c.id, idx.c.value, idx.c.record_id, idx.c.blocked)
-            .where(*_KIND_ACTIVE,
+            .where(*_KIND, idx.c.removed_at.is_(None),
                    idx.c.value >= bp("after_value"),  # the index range; then past ties
                    sa.or_(idx.c.value > bp("after_value"), idx.c.id > bp("after_id")))
             .order_by(idx.c.value, idx.c.id).limit(bp("limit")))
-_COUNT_OF_KIND = sa.select(sa.func.count()).select_from(identifiers).where(*_KIND_ACTIVE)
+# Removed values too: the look-up index alone answers (a million in 0.05 s, where reading
+# each row for its removed_at took 1.4 s).
+_COUNT_OF_KIND = sa.select(sa.func.count()).select_from(identifiers).where(*_KIND)
 _SET_BLOCKED = (identifiers.update().where(idx.c.id.in_(bp("ids", expanding=True)))
                 .values(blocked=bp("blocked")))
 
@@ -97,8 +99,8 @@ class IdentifierQueries(TxBase):
         return [(int(r[0]), str(r[1]), int(r[2]), bool(r[3])) for r in rows]
 
     def count_identifiers_of_kind(self, tenant_id: int, entity_type: str, kind: str) -> int:
-        """How many active values of the kind are stored (what `identifiers_of_kind` pages
-        through)."""
+        """How many values of the kind are stored, removed ones too: at least as many as
+        `identifiers_of_kind` pages through."""
         return int(self.conn.execute(_COUNT_OF_KIND, {
             "tenant_id": tenant_id, "entity_type": entity_type, "kind": kind}).scalar_one())
 
