@@ -134,5 +134,6 @@ def test_index_rebuilds_keys_and_features(env: dict[str, str | None], hub: Hub,
         assert c.execute(sa.text("SELECT count(*) FROM match_features")).scalar_one() == 14
     shown = invoke(env, "match", "index", "--type", "person")
     assert shown.exit_code == 0 and "Blocking keys" in shown.output, shown.output
+    assert "Indexing records" in shown.output and "Marking stored values" in shown.output
     bad = invoke(env, "match", "index", "--type", "company")
     assert bad.exit_code == 2 and "company" in bad.output

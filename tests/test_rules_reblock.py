@@ -125,8 +125,11 @@ def test_match_index_repairs_the_marks(hub: Hub, actor: Actor) -> None:
         tx.set_identifiers_blocked([rows[0][0]], False)
         tx.set_identifiers_blocked([rows[1][0]], True)
     assert blocked_values(hub, actor) == {("person", "email", "jane@acme.com"): 1}
-    counts = MatchRuns(hub.store).index(actor, "person")
+    seen: list[tuple[int, int]] = []
+    counts = MatchRuns(hub.store).index(actor, "person", marking=lambda checked, total:
+                                        seen.append((checked, total)))
     assert (counts["blocked"], counts["unblocked"]) == (1, 1)
+    assert seen == [(2, 4), (4, 4)]  # the two emails, then the two source ids
     assert blocked_values(hub, actor) == {("person", "email", "info@acme.com"): 1}
     assert MatchRuns(hub.store).index(actor, "person")["blocked"] == 0  # nothing left
 

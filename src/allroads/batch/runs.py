@@ -430,12 +430,14 @@ class MatchRuns:
                 model)
 
     def index(self, actor: Actor, entity_type: str, *, batch: int = 5000,
-              progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+              progress: Callable[[int, int], None] | None = None,
+              marking: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """Rebuild the blocking keys and stored features of every live record of the type
         (what identify's fuzzy look-ups read), `batch` records per transaction, without a
         match run: after an upgrade that stores features, or to repair the index; then mark
         every stored value of a kind with a rule blocked or not by the rules as they are now
-        (`reblock`). `progress(done, total)` after each batch. Counts of records, keys, and
+        (`reblock`). `progress(done, total)` after each batch of records, then
+        `marking(checked, total)` after each page of values. Counts of records, keys, and
         values marked anew."""
         self._model(entity_type)
         etype = EntityType(entity_type)
@@ -460,7 +462,8 @@ class MatchRuns:
             if progress is not None:
                 progress(done, max(total, done))
         # and every stored value marked blocked or not as the rules say now (a repair)
-        marks = reblock(self.store, actor.tenant_id, etype, rules, sorted(rules.identifiers))
+        marks = reblock(self.store, actor.tenant_id, etype, rules, sorted(rules.identifiers),
+                        progress=marking)
         return {"records": done, "keys": keys, "blocked": marks.blocked,
                 "unblocked": marks.unblocked}
 

@@ -157,12 +157,17 @@ def index(
     """
     out = err_console if as_json else console
     started = time.monotonic()
-    bar = RichProgress(TextColumn("[bold]Indexing"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TimeRemainingColumn(), console=out)
-    task = bar.add_task("index", total=None)
+    bar = RichProgress(TextColumn("[bold]{task.description:<22}"), BarColumn(),
+                       MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                       console=out)
+    records = bar.add_task("Indexing records", total=None)
+    values = bar.add_task("Marking stored values", total=None, visible=False)
     with session(tenant) as (runs, actor), bar:
-        counts = runs.index(actor, etype.value, progress=lambda done, total: bar.update(
-            task, completed=done, total=total))
+        counts = runs.index(
+            actor, etype.value,
+            progress=lambda done, total: bar.update(records, completed=done, total=total),
+            marking=lambda done, total: bar.update(values, completed=done, total=total,
+                                                   visible=True))
     seconds = time.monotonic() - started
     if as_json:
         print_json({**counts, "seconds": round(seconds, 3)})
