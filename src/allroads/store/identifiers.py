@@ -39,10 +39,10 @@ _OF = (sa.select(idx.c.kind, idx.c.value, idx.c.record_id, records.c.source,
        .where(records.c.entity_id.in_(bp("ids", expanding=True)))
        .order_by(idx.c.added_at, idx.c.id))
 _OF_ACTIVE = _OF.where(idx.c.removed_at.is_(None))
-# A kind's active values in (value, id) order, from just after a given one: the look-up
-# index's order, so each page is a range of it.
 _KIND = (idx.c.tenant_id == bp("tenant_id"), idx.c.entity_type == bp("entity_type"),
          idx.c.kind == bp("kind"))
+# A kind's active values in (value, id) order, from just after a given one: the look-up
+# index's order, so each page is a range of it.
 _OF_KIND = (sa.select(idx.c.id, idx.c.value, idx.c.record_id, idx.c.blocked)
             .where(*_KIND, idx.c.removed_at.is_(None),
                    idx.c.value >= bp("after_value"),  # the index range; then past ties
