@@ -190,7 +190,7 @@ class Hub:
         rules = RuleSet.from_dict(etype, dict(data))
         stored = rules.to_dict()
         with self.store.write() as tx:
-            before = stored_rules(tx, actor.tenant_id, etype)
+            before = stored_rules(tx, actor.tenant_id, etype, lock=True)
             tx.put_rule_set(actor.tenant_id, etype.value, stored, utcnow())
         self._settings_changed(actor.tenant_id)
         # after every process has the new rules: a value written meanwhile is read too

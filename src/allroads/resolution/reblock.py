@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from allroads.domain.types import EntityType
 from allroads.resolution.matching import incremental
-from allroads.resolution.rules import RuleSet
+from allroads.resolution.rules import IdentifierRule, RuleSet
+from allroads.resolution.unit import stored_rules
 from allroads.store import Store, Tx
 
 log = logging.getLogger("allroads.resolution")
@@ -56,7 +57,6 @@ def reblock(store: Store, tenant_id: int, etype: EntityType, rules: RuleSet,
         total = sum(tx.count_identifiers_of_kind(tenant_id, etype.value, kind)
                     for kind in kinds)
     for kind in kinds:
-        rule = rules.rule(kind)
         after = ("", 0)
         while True:
             with store.read() as tx:
@@ -65,14 +65,17 @@ def reblock(store: Store, tenant_id: int, etype: EntityType, rules: RuleSet,
                 break
             after = (rows[-1][1], rows[-1][0])
             done.checked += len(rows)
-            now = {row_id: rule.blocked_reason(value) is not None
-                   for row_id, value, _, _ in rows}
-            flipped = [(row_id, record_id) for row_id, _, record_id, was in rows
-                       if now[row_id] != was]
+            now, flipped = _marks(rules.rule(kind), rows)
             if flipped:
                 # A value written since the page was read was marked by these rules already;
                 # one removed meanwhile keeps its mark as history.
                 with store.write() as tx:
+                    # Saved again since (another pass may have marked this page): the newest
+                    # rules win, and no save comes between them and these marks.
+                    latest = stored_rules(tx, tenant_id, etype, lock=True)
+                    if latest != rules:
+                        rules = latest
+                        now, flipped = _marks(rules.rule(kind), rows)
                     for mark in (True, False):
                         tx.set_identifiers_blocked(
                             [row_id for row_id, _ in flipped if now[row_id] is mark], mark)
@@ -89,6 +92,15 @@ def reblock(store: Store, tenant_id: int, etype: EntityType, rules: RuleSet,
                  "re-indexed", tenant_id, etype.value, done.blocked, done.unblocked,
                  done.records)
     return done
+
+
+def _marks(rule: IdentifierRule, rows: list[tuple[int, str, int, bool]]
+           ) -> tuple[dict[int, bool], list[tuple[int, int]]]:
+    """Each row's mark under `rule` (row id -> blocked), and the (row id, record id) of the
+    rows whose stored mark differs."""
+    now = {row_id: rule.blocked_reason(value) is not None for row_id, value, _, _ in rows}
+    return now, [(row_id, record_id) for row_id, _, record_id, was in rows
+                 if now[row_id] != was]
 
 
 def _reindex(tx: Tx, tenant_id: int, etype: EntityType, rules: RuleSet,

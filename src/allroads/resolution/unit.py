@@ -18,9 +18,11 @@ DEFAULT_SOURCE_PRIORITIES = {"manual": 100, "product": 80, "crm": 70, "support":
 NEW_SOURCE_PRIORITY = 50
 
 
-def stored_rules(tx: Tx, tenant_id: int, entity_type: EntityType) -> RuleSet:
-    """The tenant's rule set for the type, as stored now (the defaults if it has none)."""
-    data = tx.rule_set(tenant_id, entity_type.value)
+def stored_rules(tx: Tx, tenant_id: int, entity_type: EntityType, *, lock: bool = False
+                 ) -> RuleSet:
+    """The tenant's rule set for the type, as stored now (the defaults if it has none);
+    `lock`: no other transaction saves it until this one ends."""
+    data = tx.rule_set(tenant_id, entity_type.value, lock=lock)
     return RuleSet.from_dict(entity_type, data) if data else RuleSet.default(entity_type)
 
 

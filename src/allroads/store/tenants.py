@@ -20,6 +20,9 @@ _SOURCES = (sa.select(sources.c.id, sources.c.name, sources.c.priority, sources.
             .order_by(sources.c.priority.desc(), sources.c.name))
 _RULE_SET = sa.select(rule_sets.c.data).where(rule_sets.c.tenant_id == sa.bindparam("tenant_id"),
                                               rule_sets.c.entity_type == sa.bindparam("etype"))
+# PostgreSQL: the row stays locked until the transaction ends (SQLite's writes are one at a
+# time anyway, and it has no FOR UPDATE).
+_RULE_SET_LOCKED = _RULE_SET.with_for_update()
 
 
 class TenantQueries(TxBase):
@@ -99,8 +102,12 @@ class TenantQueries(TxBase):
                          description="", created_at=now)
 
     # Rule sets --------------------------------------------------------------------------
-    def rule_set(self, tenant_id: int, entity_type: str) -> dict[str, Any] | None:
-        row = self.conn.execute(_RULE_SET, {"tenant_id": tenant_id, "etype": entity_type}).first()
+    def rule_set(self, tenant_id: int, entity_type: str, *, lock: bool = False
+                 ) -> dict[str, Any] | None:
+        """The stored rule set; `lock`: held until this transaction ends, so no other can
+        save the rules meanwhile."""
+        row = self.conn.execute(_RULE_SET_LOCKED if lock else _RULE_SET,
+                                {"tenant_id": tenant_id, "etype": entity_type}).first()
         return dict(row.data) if row else None
 
     def put_rule_set(self, tenant_id: int, entity_type: str, data: dict[str, Any],
