@@ -462,7 +462,7 @@ class MatchRuns:
             if progress is not None:
                 progress(done, max(total, done))
         # and every stored value marked blocked or not as the rules say now (a repair)
-        marks = reblock(self.store, actor.tenant_id, etype, rules, sorted(rules.identifiers),
+        marks = reblock(self.store, actor.tenant_id, etype, rules, rules.identifiers,
                         progress=marking)
         return {"records": done, "keys": keys, "blocked": marks.blocked,
                 "unblocked": marks.unblocked}

@@ -84,14 +84,11 @@ def set_rules(
     bar = RichProgress(TextColumn("[bold]Marking stored values"), BarColumn(),
                        MofNCompleteColumn(), TimeElapsedColumn(),
                        console=err_console if as_json else console, transient=True)
-
-    def report(done: int, total: int) -> None:  # the bar shows once there is work
-        if not bar.tasks:
-            bar.add_task("remark", total=total)
-        bar.update(bar.task_ids[0], completed=done, total=total)
-
+    values = bar.add_task("remark", total=None, visible=False)  # shown once there is work
     with runtime.hub_session() as hub, bar:
-        rules = hub.set_rules(runtime.cli_actor(hub, tenant), etype, data, progress=report)
+        rules = hub.set_rules(runtime.cli_actor(hub, tenant), etype, data,
+                              progress=lambda done, total: bar.update(
+                                  values, completed=done, total=total, visible=True))
     if as_json:
         print_json(rules)
         return
